@@ -1,0 +1,44 @@
+"""What the exported model says about itself, in its ONNX metadata.
+
+Export writes these keys; anything that loads `model.onnx` (tests, the report, serving) reads them
+back, so the model file alone tells its features, task and labels. Standard library only: the
+serving image installs neither pandas nor scikit-learn.
+"""
+
+import json
+from typing import Any
+
+# Output names skl2onnx gives a converted pipeline.
+CLASSIFIER_OUTPUTS = ("label", "probabilities")
+REGRESSOR_OUTPUTS = ("variable",)
+
+
+def build_metadata(
+    *,
+    task: str,
+    target: str,
+    features: dict[str, str],
+    labels: list[str] | None,
+    model_version: str,
+    git_sha: str,
+) -> dict[str, str]:
+    return {
+        "task": task,
+        "target": target,
+        "features": json.dumps([{"name": name, "type": kind} for name, kind in features.items()]),
+        "labels": json.dumps(labels),
+        "model_version": model_version,
+        "git_sha": git_sha,
+    }
+
+
+def parse_metadata(props: dict[str, str]) -> dict[str, Any]:
+    """The inverse of build_metadata, from `session.get_modelmeta().custom_metadata_map`."""
+    missing = {"task", "target", "features", "labels"} - set(props)
+    if missing:
+        raise ValueError(f"model metadata lacks {', '.join(sorted(missing))}: re-run the export stage")
+    return {
+        **props,
+        "features": {item["name"]: item["type"] for item in json.loads(props["features"])},
+        "labels": json.loads(props["labels"]),
+    }

@@ -1,0 +1,87 @@
+"""Stage evaluate: score the model on the test split; write metrics and the data behind the plots."""
+
+import argparse
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import label_binarize
+
+from ..errors import run_stage
+from ..features import model_inputs
+from ..schema import Schema, load_frame, load_schema
+
+DIGITS = 6
+
+
+def evaluate(
+    model: Pipeline, frame: pd.DataFrame, schema: Schema
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Metrics and plot tables for one test split. Classification's positive label is the last
+    label in the schema (binary tasks)."""
+    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
+    predicted = model.predict(inputs)
+    if not schema.is_classification:
+        scores = {
+            "rmse": metrics.root_mean_squared_error(actual, predicted),
+            "mae": metrics.mean_absolute_error(actual, predicted),
+            "r2": metrics.r2_score(actual, predicted),
+        }
+        residuals = pd.DataFrame(
+            {"actual": actual, "predicted": predicted, "residual": actual - predicted}
+        )
+        return _rounded(scores), {"predictions": residuals.round(4)}
+
+    classes = list(model.classes_)
+    probabilities = model.predict_proba(inputs)
+    scores = {
+        "accuracy": metrics.accuracy_score(actual, predicted),
+        "balanced_accuracy": metrics.balanced_accuracy_score(actual, predicted),
+    }
+    if len(classes) == 2:
+        positive = schema.labels[-1]
+        is_positive = actual == positive
+        score = probabilities[:, classes.index(positive)]
+        scores["f1"] = metrics.f1_score(actual, predicted, pos_label=positive)
+        scores["roc_auc"] = metrics.roc_auc_score(is_positive, score)
+    else:
+        # One-vs-rest, micro-averaged: one curve that summarises every class.
+        is_positive = label_binarize(actual, classes=classes).ravel()
+        score = probabilities.ravel()
+        scores["f1"] = metrics.f1_score(actual, predicted, average="macro")
+        scores["roc_auc"] = metrics.roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes)
+    fpr, tpr, thresholds = metrics.roc_curve(is_positive, score)
+    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
+    confusion = pd.DataFrame({"actual": actual, "predicted": predicted})
+    return _rounded(scores), {"confusion": confusion, "roc": roc.round(4)}
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {name: round(float(value), DIGITS) for name, value in scores.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--schema", type=Path, required=True)
+    parser.add_argument("--metrics-out", type=Path, required=True)
+    parser.add_argument("--plots-dir", type=Path, required=True)
+    args = parser.parse_args()
+
+    schema = load_schema(args.schema)
+    scores, plots = evaluate(joblib.load(args.model), load_frame(args.test, schema), schema)
+    args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+    args.metrics_out.write_text(json.dumps(scores, indent=2) + "\n")
+    args.plots_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in plots.items():
+        table.to_csv(args.plots_dir / f"{name}.csv", index=False)
+    print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

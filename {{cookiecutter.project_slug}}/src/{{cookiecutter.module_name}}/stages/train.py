@@ -1,0 +1,39 @@
+"""Stage train: fit the scikit-learn pipeline (preprocessing + estimator) on the train split."""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from ..errors import run_stage
+from ..features import model_inputs
+from ..models import make_pipeline
+from ..params import load_params
+from ..schema import Schema, load_frame, load_schema
+
+
+def train(frame: pd.DataFrame, schema: Schema, settings: dict[str, Any], seed: int) -> Pipeline:
+    pipeline = make_pipeline(schema, settings["model"], settings.get("hyperparameters") or {}, seed)
+    return pipeline.fit(model_inputs(frame, schema), frame[schema.target])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--schema", type=Path, required=True)
+    parser.add_argument("--model-out", type=Path, required=True)
+    args = parser.parse_args()
+
+    params = load_params()
+    schema = load_schema(args.schema)
+    model = train(load_frame(args.train, schema), schema, params["train"], params["base"]["seed"])
+    args.model_out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, args.model_out)
+    print(f"train: {type(model[-1]).__name__} -> {args.model_out}")
+
+
+if __name__ == "__main__":
+    run_stage("train", main)
