@@ -19,7 +19,9 @@ def model_inputs(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     for column in schema.features:
         if column in schema.categorical:
             values = frame[column].astype(object)
-            inputs[column] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+            inputs[column] = (
+                values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+            )
         else:
             inputs[column] = frame[column].astype(np.float32)
     return inputs

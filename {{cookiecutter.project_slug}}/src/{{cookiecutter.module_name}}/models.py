@@ -25,7 +25,10 @@ from .schema import Schema
 
 FAMILIES: dict[str, dict[bool, type[BaseEstimator]]] = {
     # family: {is_classification: estimator}
-    "hist_gradient_boosting": {True: HistGradientBoostingClassifier, False: HistGradientBoostingRegressor},
+    "hist_gradient_boosting": {
+        True: HistGradientBoostingClassifier,
+        False: HistGradientBoostingRegressor,
+    },
     "random_forest": {True: RandomForestClassifier, False: RandomForestRegressor},
     "linear": {True: LogisticRegression, False: Ridge},
 }

@@ -36,7 +36,9 @@ def parse_metadata(props: dict[str, str]) -> dict[str, Any]:
     """The inverse of build_metadata, from `session.get_modelmeta().custom_metadata_map`."""
     missing = {"task", "target", "features", "labels"} - set(props)
     if missing:
-        raise ValueError(f"model metadata lacks {', '.join(sorted(missing))}: re-run the export stage")
+        raise ValueError(
+            f"model metadata lacks {', '.join(sorted(missing))}: re-run the export stage"
+        )
     return {
         **props,
         "features": {item["name"]: item["type"] for item in json.loads(props["features"])},

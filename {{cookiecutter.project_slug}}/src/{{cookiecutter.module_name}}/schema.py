@@ -5,6 +5,7 @@ fails with one message that names the column and how many rows are wrong, so a b
 before training rather than as a confusing scikit-learn error.
 """
 
+import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .errors import PipelineError
+from .errors import PipelineError, run_stage
 
 KINDS = ("numeric", "categorical")
 # Column names become ONNX input names and JSON keys in the serving API.
@@ -58,7 +59,9 @@ def load_schema(path: Path) -> Schema:
         raise SchemaError(f"{path}: needs target.name and features (missing {err})") from None
     for column in [name, *features]:
         if not NAME_PATTERN.fullmatch(str(column)):
-            raise SchemaError(f"{path}: column name {column!r} must be letters, digits, underscores")
+            raise SchemaError(
+                f"{path}: column name {column!r} must be letters, digits, underscores"
+            )
     for column, kind in features.items():
         if kind not in KINDS:
             raise SchemaError(f"{path}: column {column!r} has kind {kind!r}, expected {KINDS}")
@@ -133,3 +136,42 @@ def _numeric(values: pd.Series, column: str, source: str) -> pd.Series:
 def load_frame(path: Path, schema: Schema) -> pd.DataFrame:
     """Read and validate a CSV in one step: every stage sees typed, checked data."""
     return validate(read_csv(path), schema, source=str(path))
+
+
+# A numeric target with at most this many distinct values is drafted as class labels.
+MAX_DRAFT_LABELS = 10
+
+
+def draft(frame: pd.DataFrame, target: str) -> str:
+    """A first schema for a CSV read by `read_csv`: columns whose every value is a number are
+    numeric, the rest categorical. A starting point to review, not a verdict."""
+    if target not in frame.columns:
+        raise SchemaError(f"target {target!r} is not a column ({', '.join(frame.columns)})")
+
+    def is_numeric(values: pd.Series) -> bool:
+        present = values.dropna()
+        return bool(len(present)) and pd.to_numeric(present, errors="coerce").notna().all()
+
+    lines = ["# Drafted from the data: review the kinds and labels before you commit.", "target:"]
+    lines.append(f"  name: {target}")
+    values = frame[target].dropna()
+    if not is_numeric(values) or values.nunique() <= MAX_DRAFT_LABELS:
+        labels = ", ".join(f'"{label}"' for label in sorted(values.unique()))
+        lines.append(f"  labels: [{labels}]")
+    lines.append("features:")
+    for column in frame.columns.drop(target):
+        kind = "numeric" if is_numeric(frame[column]) else "categorical"
+        lines.append(f"  {column}: {kind}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Draft data/schema.yaml from a CSV.")
+    parser.add_argument("csv", type=Path)
+    parser.add_argument("--target", required=True, help="the column the model predicts")
+    args = parser.parse_args()
+    print(draft(read_csv(args.csv), args.target), end="")
+
+
+if __name__ == "__main__":
+    run_stage("schema", main)

@@ -1,4 +1,4 @@
-"""Stage evaluate: score the model on the test split; write metrics and the data behind the plots."""
+"""Stage evaluate: score the model on the test split; write the metrics and the plot data."""
 
 import argparse
 import json
@@ -53,7 +53,9 @@ def evaluate(
         is_positive = label_binarize(actual, classes=classes).ravel()
         score = probabilities.ravel()
         scores["f1"] = metrics.f1_score(actual, predicted, average="macro")
-        scores["roc_auc"] = metrics.roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes)
+        scores["roc_auc"] = metrics.roc_auc_score(
+            actual, probabilities, multi_class="ovr", labels=classes
+        )
     fpr, tpr, thresholds = metrics.roc_curve(is_positive, score)
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
     confusion = pd.DataFrame({"actual": actual, "predicted": predicted})

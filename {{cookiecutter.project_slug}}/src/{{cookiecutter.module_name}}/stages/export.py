@@ -37,7 +37,9 @@ def convert(model: Pipeline, schema: Schema, metadata: dict[str, str]) -> onnx.M
     ]
     # zipmap off: probabilities as one float matrix instead of a list of dicts.
     options = {"zipmap": False} if schema.is_classification else None
-    converted = to_onnx(model, initial_types=input_types, options=options, target_opset=TARGET_OPSET)
+    converted = to_onnx(
+        model, initial_types=input_types, options=options, target_opset=TARGET_OPSET
+    )
     onnx.helper.set_model_props(converted, metadata)
     return converted
 
@@ -50,7 +52,7 @@ def parity(
     atol: float,
     rtol: float,
 ) -> dict[str, Any]:
-    """Compare ONNX with scikit-learn on every row: probabilities for classifiers, values otherwise."""
+    """Compare ONNX with scikit-learn on every row: class probabilities, or predicted values."""
     outputs = session.run(None, onnx_feed(inputs))
     result: dict[str, Any] = {"rows": len(inputs)}
     if classification:
@@ -69,7 +71,9 @@ def git_sha() -> str:
     if os.environ.get("GITHUB_SHA"):
         return os.environ["GITHUB_SHA"]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.stdout.strip()
@@ -100,18 +104,29 @@ def main() -> None:
     serialized = converted.SerializeToString()
     session = ort.InferenceSession(serialized, providers=["CPUExecutionProvider"])
     inputs = model_inputs(load_frame(args.test, schema), schema)
-    result = parity(session, model, inputs, schema.is_classification, tolerance["atol"], tolerance["rtol"])
+    result = parity(
+        session, model, inputs, schema.is_classification, tolerance["atol"], tolerance["rtol"]
+    )
     if not result["passed"]:
         raise PipelineError(
             f"ONNX differs from scikit-learn by up to {result['max_abs_diff']:.3g} "
-            f"(allowed: atol {tolerance['atol']} + rtol {tolerance['rtol']}); model.onnx not written"
+            f"(allowed: atol {tolerance['atol']} + rtol {tolerance['rtol']}); "
+            "model.onnx not written"
         )
     args.onnx_out.parent.mkdir(parents=True, exist_ok=True)
     args.onnx_out.write_bytes(serialized)
-    report = {**result, "onnx_bytes": len(serialized), "atol": tolerance["atol"], "rtol": tolerance["rtol"]}
+    report = {
+        **result,
+        "onnx_bytes": len(serialized),
+        "atol": tolerance["atol"],
+        "rtol": tolerance["rtol"],
+    }
     args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
     args.metrics_out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"export: parity max |diff| {result['max_abs_diff']:.3g} on {len(inputs)} rows -> {args.onnx_out}")
+    print(
+        f"export: parity max |diff| {result['max_abs_diff']:.3g} "
+        f"on {len(inputs)} rows -> {args.onnx_out}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def split(
         counts = stratify.value_counts()
         if counts.min() < 2:
             rare = ", ".join(repr(label) for label in counts[counts < 2].index)
-            raise SchemaError(f"target {schema.target!r}: label(s) {rare} occur once; need two rows")
+            raise SchemaError(
+                f"target {schema.target!r}: label(s) {rare} occur once; need two rows"
+            )
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify
     )

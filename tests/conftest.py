@@ -1,0 +1,46 @@
+"""Baking helpers shared by the template's tests."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+# The venv running these tests also holds the generated project's pinned dependencies (see the
+# Makefile), so every bake shares it instead of installing its own.
+SHARED_VENV = Path(sys.prefix)
+CHOICES = {
+    key: value
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list)
+}
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake without prompts; returns the project directory."""
+    return Path(
+        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers)
+    )
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True):
+    """Run a command; on failure show its output, which pytest otherwise hides."""
+    result = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def make(project: Path, *targets: str, check: bool = True, **variables: str):
+    """The generated project's own Makefile, using the shared venv."""
+    settings = [f"{key}={value}" for key, value in {"VENV": str(SHARED_VENV), **variables}.items()]
+    return run(["make", "--no-print-directory", *targets, *settings], cwd=project, check=check)

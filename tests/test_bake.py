@@ -1,0 +1,119 @@
+"""Every option value is baked: the output is complete, rendered, lint-clean and parseable."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SHARED_VENV, bake, run
+from matrix import combo_id, matrix
+
+COMBOS = matrix()
+# Files every bake has; LICENSE depends on the license answer.
+COMMON_FILES = {
+    ".cruft.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    ".python-version",
+    "Makefile",
+    "README.md",
+    "data/schema.yaml",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "src/{module}/__init__.py",
+    "src/{module}/datasets.py",
+    "src/{module}/errors.py",
+    "src/{module}/features.py",
+    "src/{module}/models.py",
+    "src/{module}/onnx_model.py",
+    "src/{module}/params.py",
+    "src/{module}/schema.py",
+    "src/{module}/stages/__init__.py",
+    "src/{module}/stages/data.py",
+    "src/{module}/stages/evaluate.py",
+    "src/{module}/stages/export.py",
+    "src/{module}/stages/prepare.py",
+    "src/{module}/stages/train.py",
+    "tests/conftest.py",
+    "tests/data/test_raw_data.py",
+    "tests/model/test_model.py",
+    "tests/unit/test_datasets.py",
+    "tests/unit/test_features.py",
+    "tests/unit/test_models.py",
+    "tests/unit/test_schema.py",
+}
+LEFTOVER = re.compile(r"\{\{|\{%|cookiecutter")
+
+
+def expected_files(answers: dict[str, str], module: str) -> set[str]:
+    files = {name.format(module=module) for name in COMMON_FILES}
+    if answers["license"] != "proprietary":
+        files.add("LICENSE")
+    return files
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=map(combo_id, COMBOS))
+def baked(request, tmp_path_factory):
+    answers = request.param
+    return answers, bake(tmp_path_factory.mktemp("bake"), **answers)
+
+
+def project_files(project: Path) -> set[str]:
+    return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()}
+
+
+def test_expected_file_set(baked):
+    answers, project = baked
+    assert project_files(project) == expected_files(answers, project.name.replace("-", "_"))
+
+
+def test_nothing_left_unrendered(baked):
+    _, project = baked
+    for name in project_files(project) - {".cruft.json"}:
+        text = (project / name).read_text()
+        assert not LEFTOVER.search(text), f"{name}: {LEFTOVER.search(text).group()!r} left over"
+
+
+def test_structured_files_parse(baked):
+    _, project = baked
+    for path in project.rglob("*"):
+        if path.suffix in (".yaml", ".yml"):
+            assert yaml.safe_load(path.read_text()) is not None, path
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+
+
+def test_python_is_lint_and_format_clean(baked):
+    _, project = baked
+    ruff = str(SHARED_VENV / "bin" / "ruff")
+    run([ruff, "check", "--no-cache", "."], cwd=project)
+    run([ruff, "format", "--no-cache", "--check", "."], cwd=project)
+
+
+def test_answers_reach_the_project(baked):
+    answers, project = baked
+    assert (project / ".python-version").read_text().strip() == answers["python_version"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["train"]["model"] == answers["model"]
+    schema = yaml.safe_load((project / "data/schema.yaml").read_text())
+    labels = schema["target"].get("labels")
+    expected_labels = {"binary_classification": 2, "regression": None}.get(answers["task"], 3)
+    assert (len(labels) if labels else None) == expected_labels
+    dataset = params["data"]["dataset"]
+    assert answers["dataset"] in ("auto", dataset)
+    remote = (project / ".dvc/config").read_text()
+    if answers["dvc_remote"] == "local":
+        assert "url" not in remote  # set per machine by `make setup`
+    else:
+        assert f"url = {answers['dvc_remote']}://" in remote
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    license_text = pyproject["project"].get("license", "proprietary")
+    assert license_text == answers["license"]

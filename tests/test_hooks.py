@@ -1,0 +1,63 @@
+"""Bad answers are refused with one line naming the field, and leave no directory behind."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TEMPLATE, bake
+
+BAD_ANSWERS = {
+    "slug with spaces": ({"project_slug": "my project"}, "project_slug 'my project'"),
+    "slug with capitals": ({"project_slug": "MyProject"}, "project_slug 'MyProject'"),
+    "module not an identifier": ({"module_name": "my-module"}, "module_name 'my-module'"),
+    "module is a keyword": ({"module_name": "class"}, "module_name 'class'"),
+    "module shadows stdlib": ({"module_name": "json"}, "module_name 'json': shadows"),
+    "module shadows a dependency": ({"module_name": "sklearn"}, "module_name 'sklearn': shadows"),
+    "bad email": ({"author_email": "nobody"}, "author_email 'nobody'"),
+    "bad github owner": ({"github_owner": "-bad-"}, "github_owner '-bad-'"),
+    "dataset for another task": (
+        {"task": "regression", "dataset": "wine"},
+        "dataset 'wine' does not fit task 'regression': choose diabetes or synthetic",
+    ),
+    # Choice options: cookiecutter itself refuses values outside the list.
+    "unknown python version": ({"python_version": "3.9"}, "choices are"),
+    "unknown model": ({"model": "svm"}, "choices are"),
+}
+
+
+def bake_cli(output_dir: Path, answers: dict[str, str]) -> subprocess.CompletedProcess:
+    args = [f"{key}={value}" for key, value in answers.items()]
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("answers, message", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, answers, message):
+    result = bake_cli(tmp_path, answers)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    result = bake_cli(tmp_path, {"module_name": "class", "author_email": "nobody"})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ") and "hook" not in line]
+    assert [line.split()[1] for line in errors] == ["module_name", "author_email"]
+
+
+def test_answers_are_recorded_for_cruft(tmp_path):
+    project = bake(tmp_path, project_name="Churn Model", task="regression", model="linear")
+    record = json.loads((project / ".cruft.json").read_text())
+    answers = record["context"]["cookiecutter"]
+    assert answers["project_slug"] == "churn-model"
+    assert answers["module_name"] == "churn_model"
+    assert answers["task"] == "regression" and answers["model"] == "linear"
+    # Machine-specific paths stay out of a file that is committed.
+    assert not {"_output_dir", "_repo_dir"} & set(answers)
+    assert record["template"] == str(TEMPLATE)

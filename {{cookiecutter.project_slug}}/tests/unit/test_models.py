@@ -1,0 +1,35 @@
+"""Model construction: families, hyperparameters and preprocessing."""
+
+import pytest
+
+from {{ cookiecutter.module_name }}.errors import PipelineError
+from {{ cookiecutter.module_name }}.models import FAMILIES, make_estimator, make_pipeline
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("classification", [True, False])
+def test_every_family_builds_for_both_kinds(family, classification):
+    estimator = make_estimator(classification, family, {}, seed=3)
+    assert hasattr(estimator, "predict_proba") == classification
+    if "random_state" in estimator.get_params():
+        assert estimator.get_params()["random_state"] == 3
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(PipelineError, match=r"train\.model 'svm'"):
+        make_estimator(True, "svm", {}, seed=0)
+
+
+def test_foreign_hyperparameter_is_named():
+    with pytest.raises(PipelineError, match="'n_estimators' not accepted by LogisticRegression"):
+        make_estimator(True, "linear", {"n_estimators": 10}, seed=0)
+
+
+def test_only_linear_models_scale(schema):
+    """Trees split on raw values; scaling them would only add float32 rounding in ONNX."""
+    if not schema.numeric:
+        pytest.skip("no numeric features")
+    for family in FAMILIES:
+        name, numeric, _ = make_pipeline(schema, family, {}, seed=0)["preprocess"].transformers[0]
+        assert name == "numeric"
+        assert ("scale" in numeric.named_steps) == (family == "linear")
