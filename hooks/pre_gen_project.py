@@ -6,18 +6,12 @@ Choice options need no check here: cookiecutter itself refuses a value outside t
 Standard library only: the hook runs in whatever Python cookiecutter runs in.
 """
 
+import json
 import keyword
 import re
 import sys
 
-ANSWERS = {
-    "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "module_name": {{ cookiecutter.module_name | tojson }},
-    "author_email": {{ cookiecutter.author_email | tojson }},
-    "github_owner": {{ cookiecutter.github_owner | tojson }},
-    "task": {{ cookiecutter.task | tojson }},
-    "dataset": {{ cookiecutter.__dataset | tojson }},
-}
+ANSWERS = json.loads(r"""{{ cookiecutter | jsonify }}""")
 DATASET_TASKS = {
     "breast_cancer": {"binary_classification"},
     "wine": {"multiclass_classification"},
@@ -25,26 +19,43 @@ DATASET_TASKS = {
     "diabetes": {"regression"},
     "synthetic": {"binary_classification", "multiclass_classification", "regression"},
 }
+# Free text lands in shell lines, TOML strings and Python docstrings.
+UNSAFE_TEXT = re.compile(r'["\\`$]')
+# Keeps `from <module>.<submodule> import <name>` lines within the generated line length.
+MAX_MODULE_NAME = 40
 # Names that would shadow the packages the generated project imports.
-TAKEN_MODULE_NAMES = {"dvc", "onnx", "onnxruntime", "pandas", "numpy", "sklearn", "skl2onnx", "yaml", "tests"}
+TAKEN_MODULE_NAMES = {
+    *("dvc", "joblib", "numpy", "onnx", "onnxruntime", "pandas", "skl2onnx", "sklearn", "yaml"),
+    "tests",
+}
 
 
 def problems(a: dict) -> list[str]:
     found = []
+    for field in ("project_name", "description", "author_name"):
+        if UNSAFE_TEXT.search(a[field]):
+            found.append(
+                f'{field} {a[field]!r}: leave out \\ " ` and $ (they break quoted strings)'
+            )
     if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", a["project_slug"]):
-        found.append(f"project_slug {a['project_slug']!r}: use lowercase letters, digits and single dashes")
+        found.append(
+            f"project_slug {a['project_slug']!r}: use lowercase letters, digits and single dashes"
+        )
     module = a["module_name"]
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", module) or keyword.iskeyword(module):
-        found.append(f"module_name {module!r}: must be a lowercase Python identifier and not a keyword")
+        found.append(f"module_name {module!r}: must be a lowercase identifier, not a keyword")
+    elif len(module) > MAX_MODULE_NAME:
+        found.append(f"module_name {module!r}: longer than {MAX_MODULE_NAME} characters")
     elif module in TAKEN_MODULE_NAMES or module in sys.stdlib_module_names:
-        found.append(f"module_name {module!r}: shadows an existing Python module; pick another name")
+        found.append(f"module_name {module!r}: shadows an existing module; pick another name")
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a["author_email"]):
         found.append(f"author_email {a['author_email']!r}: not an email address")
     if not re.fullmatch(r"[A-Za-z0-9](-?[A-Za-z0-9])*", a["github_owner"]):
-        found.append(f"github_owner {a['github_owner']!r}: not a GitHub user or organisation name")
-    if a["task"] not in DATASET_TASKS[a["dataset"]]:
-        fitting = sorted(d for d, t in DATASET_TASKS.items() if a["task"] in t)
-        found.append(f"dataset {a['dataset']!r} does not fit task {a['task']!r}: choose {' or '.join(fitting)}")
+        found.append(f"github_owner {a['github_owner']!r}: not a GitHub user or organisation")
+    dataset = a["__dataset"]
+    if a["task"] not in DATASET_TASKS[dataset]:
+        fitting = " or ".join(sorted(d for d, t in DATASET_TASKS.items() if a["task"] in t))
+        found.append(f"dataset {dataset!r} does not fit task {a['task']!r}: choose {fitting}")
     return found
 
 

@@ -23,7 +23,9 @@ CHOICES = {
 def bake(output_dir: Path, **answers: str) -> Path:
     """Bake without prompts; returns the project directory."""
     return Path(
-        cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers)
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+        )
     )
 
 
@@ -38,6 +40,12 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: boo
             f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def in_venv(cmd: list[str], cwd: Path, check: bool = True):
+    """A tool of the shared venv (dvc, python), as a user with the venv activated runs it."""
+    path = f"{SHARED_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    return run(cmd, cwd=cwd, env={"PATH": path, "DVC_NO_ANALYTICS": "1"}, check=check)
 
 
 def make(project: Path, *targets: str, check: bool = True, **variables: str):

@@ -32,8 +32,13 @@ def fitting(option: str, task: str) -> list[str]:
 def matrix() -> list[dict[str, str]]:
     """Every task x model pair; then more rows until each cycled value has been baked (each
     dataset with every task it fits: the synthetic schema differs by task)."""
-    cycled = [key for key, value in CONTEXT.items() if isinstance(value, list) and key not in INTERACTING]
-    product = [dict(zip(INTERACTING, combo)) for combo in itertools.product(*map(choices, INTERACTING))]
+    cycled = [
+        key for key, value in CONTEXT.items() if isinstance(value, list) and key not in INTERACTING
+    ]
+    product = [
+        dict(zip(INTERACTING, combo, strict=True))
+        for combo in itertools.product(*map(choices, INTERACTING))
+    ]
     unseen = {
         (key, task if key == "dataset" else "", value)
         for key in cycled

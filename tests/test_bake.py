@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import SHARED_VENV, bake, run
 from matrix import combo_id, matrix
 
@@ -115,5 +114,13 @@ def test_answers_reach_the_project(baked):
     else:
         assert f"url = {answers['dvc_remote']}://" in remote
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    license_text = pyproject["project"].get("license", "proprietary")
-    assert license_text == answers["license"]
+    spdx = {"proprietary": "LicenseRef-Proprietary"}.get(answers["license"], answers["license"])
+    assert pyproject["project"]["license"] == spdx
+
+
+def test_long_names_stay_lint_clean(tmp_path):
+    """Module names appear in import lines: a long one must not push them past the line limit."""
+    project = bake(tmp_path, project_name="Customer Lifetime Value By Region Model")
+    ruff = str(SHARED_VENV / "bin" / "ruff")
+    run([ruff, "check", "--no-cache", "."], cwd=project)
+    run([ruff, "format", "--no-cache", "--check", "."], cwd=project)

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TEMPLATE, bake
 
 BAD_ANSWERS = {
@@ -16,6 +15,9 @@ BAD_ANSWERS = {
     "module is a keyword": ({"module_name": "class"}, "module_name 'class'"),
     "module shadows stdlib": ({"module_name": "json"}, "module_name 'json': shadows"),
     "module shadows a dependency": ({"module_name": "sklearn"}, "module_name 'sklearn': shadows"),
+    "quote in author name": ({"author_name": 'Ann "Ace" Lee'}, "author_name 'Ann \"Ace\" Lee'"),
+    "dollar in project name": ({"project_name": "Cash $ Model"}, "project_name 'Cash $ Model'"),
+    "module name too long": ({"module_name": "m" * 41}, "longer than 40 characters"),
     "bad email": ({"author_email": "nobody"}, "author_email 'nobody'"),
     "bad github owner": ({"github_owner": "-bad-"}, "github_owner '-bad-'"),
     "dataset for another task": (
@@ -31,7 +33,16 @@ BAD_ANSWERS = {
 def bake_cli(output_dir: Path, answers: dict[str, str]) -> subprocess.CompletedProcess:
     args = [f"{key}={value}" for key, value in answers.items()]
     return subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE), *args],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(output_dir),
+            str(TEMPLATE),
+            *args,
+        ],
         capture_output=True,
         text=True,
     )
@@ -47,7 +58,11 @@ def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, answers, message):
 
 def test_every_problem_is_reported_at_once(tmp_path):
     result = bake_cli(tmp_path, {"module_name": "class", "author_email": "nobody"})
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ") and "hook" not in line]
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("ERROR: ") and "hook" not in line
+    ]
     assert [line.split()[1] for line in errors] == ["module_name", "author_email"]
 
 

@@ -7,9 +7,15 @@ import pytest
 
 from {{ cookiecutter.module_name }}.features import model_inputs
 from {{ cookiecutter.module_name }}.models import FAMILIES
-from {{ cookiecutter.module_name }}.onnx_model import build_metadata, parse_metadata
+from {{ cookiecutter.module_name }}.onnx_model import (
+    build_metadata,
+    parse_metadata,
+)
 from {{ cookiecutter.module_name }}.stages.evaluate import evaluate
-from {{ cookiecutter.module_name }}.stages.export import convert, parity
+from {{ cookiecutter.module_name }}.stages.export import (
+    convert,
+    parity,
+)
 from {{ cookiecutter.module_name }}.stages.train import train
 
 

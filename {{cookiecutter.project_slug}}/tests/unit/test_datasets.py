@@ -2,8 +2,16 @@
 
 import pytest
 
-from {{ cookiecutter.module_name }}.datasets import BUNDLED, SYNTHETIC_CLASSES, bundled, synthetic
-from {{ cookiecutter.module_name }}.schema import Schema, validate
+from {{ cookiecutter.module_name }}.datasets import (
+    BUNDLED,
+    SYNTHETIC_CLASSES,
+    bundled,
+    synthetic,
+)
+from {{ cookiecutter.module_name }}.schema import (
+    Schema,
+    validate,
+)
 
 FEATURES = {
     "tenure_months": "numeric",

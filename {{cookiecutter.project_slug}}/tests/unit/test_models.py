@@ -3,7 +3,11 @@
 import pytest
 
 from {{ cookiecutter.module_name }}.errors import PipelineError
-from {{ cookiecutter.module_name }}.models import FAMILIES, make_estimator, make_pipeline
+from {{ cookiecutter.module_name }}.models import (
+    FAMILIES,
+    make_estimator,
+    make_pipeline,
+)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
