@@ -12,7 +12,7 @@ DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test lint clean
+.PHONY: help demo test lint docs bench clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,3 +48,6 @@ lint: $(VENV)/.installed ## Lint the template's own Python (the template directo
 
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) build
+
+docs: $(VENV)/.installed ## Regenerate docs/options.md from cookiecutter.json
+	$(BIN)/python docs/options.py
