@@ -51,3 +51,7 @@ clean: ## Remove the venv and build output
 
 docs: $(VENV)/.installed ## Regenerate docs/options.md from cookiecutter.json
 	$(BIN)/python docs/options.py
+
+bench: $(VENV)/.installed ## Run the benchmarks (bench/) and write docs/benchmarks.md
+	$(BIN)/python bench/report.py > build/benchmarks.md
+	mv build/benchmarks.md docs/benchmarks.md
