@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,24 @@ CHOICES = {
     for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
     if isinstance(value, list)
 }
+
+
+MERMAID = TEMPLATE / "tests" / "mermaid"
+
+
+def assert_mermaid_parses(*markdown_files: Path) -> int:
+    """Every ```mermaid block parses with mermaid's own parser; returns how many were checked."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: mermaid charts were not parsed")
+    result = subprocess.run(
+        ["node", str(MERMAID / "parse.mjs"), *map(str, markdown_files)],
+        capture_output=True,
+        text=True,
+    )
+    blocks = [json.loads(line) for line in result.stdout.splitlines()]
+    failures = [block for block in blocks if not block["ok"]]
+    assert result.returncode == 0 and not failures, failures or result.stderr
+    return len(blocks)
 
 
 def bake(output_dir: Path, **answers: str) -> Path:

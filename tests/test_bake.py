@@ -26,12 +26,14 @@ COMMON_FILES = {
     "params.yaml",
     "pyproject.toml",
     "src/{module}/__init__.py",
+    "src/{module}/charts.py",
     "src/{module}/datasets.py",
     "src/{module}/errors.py",
     "src/{module}/features.py",
     "src/{module}/models.py",
     "src/{module}/onnx_model.py",
     "src/{module}/params.py",
+    "src/{module}/report.py",
     "src/{module}/schema.py",
     "src/{module}/stages/__init__.py",
     "src/{module}/stages/data.py",
@@ -45,6 +47,7 @@ COMMON_FILES = {
     "tests/unit/test_datasets.py",
     "tests/unit/test_features.py",
     "tests/unit/test_models.py",
+    "tests/unit/test_report.py",
     "tests/unit/test_schema.py",
 }
 LEFTOVER = re.compile(r"\{\{|\{%|cookiecutter")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, make, run
+from conftest import assert_mermaid_parses, bake, make, run
 
 # One bake per task; together they run every family and the mixed numeric/categorical data.
 TASKS = {
@@ -82,9 +82,54 @@ def test_project_lifecycle(task, tmp_path):
     assert stages_run(make(project, "repro").stdout) == ["train", "evaluate", "export"]
     assert scores != json.loads((project / "metrics/scores.json").read_text())
 
+    check_report(project, key, hyper[key], hyper[key] * 2)
+
     # A change to one stage's module reruns that stage; DVC skips what follows when its output
     # is byte-identical (a comment does not change a model).
     module = project / "src" / project.name.replace("-", "_") / "stages" / "evaluate.py"
     module.write_text(module.read_text() + "\n# a reviewer's note\n")
     assert stages_run(make(project, "repro").stdout) == ["evaluate"]
     assert stages_run(make(project, "repro").stdout) == []
+
+
+def metric_rows(report: str) -> dict[str, tuple[float, float, float]]:
+    """base, new and delta of each row of the report's metrics table."""
+    table = report.split("### Metrics", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([-\d.]+) \| ([-\d.]+) \| ([-+\d.]+) \|", table, flags=re.M)
+    return {name: (float(b), float(n), float(d)) for name, b, n, d in rows}
+
+
+def check_report(project: Path, key: str, old, new) -> None:
+    """The two-commit scenario: the setup commit is the base, the params change is the PR."""
+    baseline = git(project, "rev-list", "--max-parents=0", "HEAD").strip()
+    base = json.loads(git(project, "show", f"{baseline}:metrics/scores.json"))
+    now = json.loads((project / "metrics/scores.json").read_text())
+    gate = yaml.safe_load((project / "params.yaml").read_text())["report"]["gate"]
+    drop = base[gate["metric"]] - now[gate["metric"]]
+
+    first = make(project, "report", check=False, BASE=baseline)
+    report = (project / "report.md").read_text()
+    assert "Traceback" not in first.stderr
+    assert (first.returncode != 0) == (drop > gate["max_drop"]), first.stdout + first.stderr
+    assert re.search(rf"\| `train\.hyperparameters\.{key}` \| {old} \| {new} \|", report)
+    rows = metric_rows(report)
+    assert set(rows) == set(now)
+    for name, (base_value, new_value, delta) in rows.items():
+        assert abs(base_value - base[name]) < 1e-4 and abs(new_value - now[name]) < 1e-4
+        assert abs(delta - (now[name] - base[name])) < 2e-4
+    assert any(abs(delta) > 0 for *_, delta in rows.values())
+    assert assert_mermaid_parses(project / "report.md") >= 2
+
+    # A threshold tighter than the observed drop trips the gate, after writing the report.
+    params_file = project / "params.yaml"
+    text = params_file.read_text()
+    params_file.write_text(
+        text.replace(f"max_drop: {gate['max_drop']}", f"max_drop: {drop - 0.001:.6f}")
+    )
+    tight = make(project, "report", check=False, BASE=baseline)
+    # make reports the command's own exit status 1 (the gate), not a crash.
+    assert tight.returncode != 0 and "Error 1" in tight.stderr and "Traceback" not in tight.stderr
+    assert "worse than the allowed drop" in tight.stdout
+    assert (project / "report.md").read_text().startswith("## ❌")
+    assert make(project, "report", check=False, BASE=baseline, GATE="off").returncode == 0
+    params_file.write_text(text)

@@ -8,23 +8,45 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from ..errors import run_stage
 from ..features import model_inputs
+from ..params import load_params
 from ..schema import Schema, load_frame, load_schema
 
 DIGITS = 6
+IMPORTANCE_REPEATS = 5
+
+
+def importance(
+    model: Pipeline, inputs: pd.DataFrame, actual: np.ndarray, seed: int
+) -> pd.DataFrame:
+    """Permutation importance: how much the model's score (accuracy, or R² for regression) drops
+    when one feature's values are shuffled. Works for every family, unlike impurity importance."""
+    result = permutation_importance(
+        model, inputs, actual, n_repeats=IMPORTANCE_REPEATS, random_state=seed
+    )
+    table = pd.DataFrame(
+        {
+            "feature": inputs.columns,
+            "importance": result.importances_mean,
+            "std": result.importances_std,
+        }
+    )
+    return table.sort_values("importance", ascending=False, kind="stable").round(4)
 
 
 def evaluate(
-    model: Pipeline, frame: pd.DataFrame, schema: Schema
+    model: Pipeline, frame: pd.DataFrame, schema: Schema, seed: int = 0
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics and plot tables for one test split. Classification's positive label is the last
     label in the schema (binary tasks)."""
     inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
     predicted = model.predict(inputs)
+    ranked = importance(model, inputs, actual, seed)
     if not schema.is_classification:
         scores = {
             "rmse": metrics.root_mean_squared_error(actual, predicted),
@@ -34,7 +56,7 @@ def evaluate(
         residuals = pd.DataFrame(
             {"actual": actual, "predicted": predicted, "residual": actual - predicted}
         )
-        return _rounded(scores), {"predictions": residuals.round(4)}
+        return _rounded(scores), {"predictions": residuals.round(4), "importance": ranked}
 
     classes = list(model.classes_)
     probabilities = model.predict_proba(inputs)
@@ -59,7 +81,8 @@ def evaluate(
     fpr, tpr, thresholds = metrics.roc_curve(is_positive, score)
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
     confusion = pd.DataFrame({"actual": actual, "predicted": predicted})
-    return _rounded(scores), {"confusion": confusion, "roc": roc.round(4)}
+    plots = {"confusion": confusion, "roc": roc.round(4), "importance": ranked}
+    return _rounded(scores), plots
 
 
 def _rounded(scores: dict[str, float]) -> dict[str, float]:
@@ -76,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
 
     schema = load_schema(args.schema)
-    scores, plots = evaluate(joblib.load(args.model), load_frame(args.test, schema), schema)
+    seed = load_params()["base"]["seed"]
+    scores, plots = evaluate(joblib.load(args.model), load_frame(args.test, schema), schema, seed)
     args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
     args.metrics_out.write_text(json.dumps(scores, indent=2) + "\n")
     args.plots_dir.mkdir(parents=True, exist_ok=True)

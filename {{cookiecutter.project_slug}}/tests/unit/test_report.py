@@ -1,0 +1,213 @@
+"""The PR report renders for every situation a real PR meets, and the gate decides correctly."""
+
+import math
+import re
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.module_name }} import charts
+from {{ cookiecutter.module_name }}.report import (
+    COMMENT_LIMIT,
+    LATENCY_END,
+    LATENCY_START,
+    Gate,
+    Results,
+    build,
+    read_base,
+    read_results,
+)
+
+LABELS = ["no", "yes"]
+
+
+def results(name: str = "this change", **scores) -> Results:
+    rng = np.random.default_rng(len(name))
+    actual = rng.choice(LABELS, 50)
+    fpr = np.linspace(0, 1, 12)
+    return Results(
+        name=name,
+        scores=scores or {"accuracy": 0.9, "roc_auc": 0.95},
+        data={
+            "all": {
+                "rows": 500,
+                "features": 4,
+                "missing_cells": 3,
+                "class_share": {"no": 0.6, "yes": 0.4},
+            }
+        },
+        onnx={
+            "passed": True,
+            "max_abs_diff": 1.2e-7,
+            "atol": 1e-4,
+            "rtol": 1e-5,
+            "rows": 50,
+            "onnx_bytes": 2048,
+        },
+        params={"base": {"seed": 42}, "train": {"model": "linear", "hyperparameters": {"C": 1.0}}},
+        plots={
+            "confusion": pd.DataFrame({"actual": actual, "predicted": rng.permutation(actual)}),
+            "roc": pd.DataFrame({"fpr": fpr, "tpr": np.sqrt(fpr)}),
+            "importance": pd.DataFrame(
+                {"feature": ["a", "b", "c"], "importance": [0.2, 0.1, 1e-5]}
+            ),
+        },
+        data_version="abcdef12",
+    )
+
+
+GATE = Gate(metric="roc_auc", higher_is_better=True, max_drop=0.01)
+
+
+def render(base: Results, new: Results, gate: Gate | None = GATE, **extra) -> tuple[str, object]:
+    options = {"base_revision": "main", "sha": "1234567", "labels": LABELS, "diffs": {}}
+    return build("demo", "binary_classification", base, new, gate, **{**options, **extra})
+
+
+def tables(text: str) -> list[list[str]]:
+    blocks, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return blocks
+
+
+def cells(row: str) -> int:
+    return len(re.split(r"(?<!\\)\|", row.strip())) - 2
+
+
+def test_structure(tmp_path):
+    text, verdict = render(results("base", accuracy=0.88, roc_auc=0.94), results())
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    assert headings[0].endswith("Model report: demo")
+    for heading in [
+        "Metrics",
+        "Params",
+        "Data",
+        "Plots",
+        "ONNX",
+        "Inference latency (measured in this run)",
+    ]:
+        assert any(h.startswith(heading) for h in headings), heading
+    for block in tables(text):
+        assert len({cells(row) for row in block}) == 1, block
+        assert set(block[1].replace("|", "").split()) <= {"---", "---:"}
+    assert text.count("```mermaid") == text.count("```") / 2
+    assert not re.search(r"\bNone\b|\bnan\b|\{\w+\}", text)
+    assert verdict.passed and "0.9400 → 0.9500" in text
+
+
+def test_deterministic():
+    assert render(results("base"), results())[0] == render(results("base"), results())[0]
+
+
+def test_latency_stays_in_its_own_section():
+    """Measured latencies vary run to run; everything outside their section must not."""
+    latency = {"1 row": {"sklearn": 0.004, "onnx": 0.00005}}
+    measured, _ = render(results("base"), results(), latency=latency)
+    plain, _ = render(results("base"), results())
+    section = re.compile(re.escape(LATENCY_START) + ".*?" + re.escape(LATENCY_END), re.S)
+    assert "| 1 row | 4.000 ms | 0.050 ms | 80× |" in section.search(measured).group()
+    assert section.sub("", measured) == section.sub("", plain)
+
+
+def test_no_baseline():
+    base = Results(name="main", problem="revision `main` not found here")
+    text, verdict = render(base, results())
+    assert verdict.passed and verdict.symbol == "⚪"
+    assert "No baseline: revision `main` not found here" in text
+    assert "| `roc_auc` | — | 0.9500 | — |" in text
+
+
+def test_base_without_metrics_file():
+    base = read_results("`main`", lambda path: None)
+    assert not base.found and "metrics/scores.json" in base.problem
+    text, verdict = render(base, results())
+    assert verdict.passed and "no baseline" in text.lower()
+
+
+def test_missing_base_revision(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    base = read_base("no-such-branch", tmp_path)
+    assert not base.found and "`no-such-branch` not found" in base.problem
+
+
+def test_metrics_added_and_removed():
+    text, _ = render(
+        results("base", accuracy=0.9, logloss=0.3, roc_auc=0.9),
+        results(accuracy=0.9, f1=0.8, roc_auc=0.9),
+    )
+    assert re.search(r"\| `f1` \| — \| 0\.8000 \| — \| new metric \|", text)
+    assert re.search(r"\| `logloss` \| 0\.3000 \| — \| — \| removed \|", text)
+
+
+def test_directions_know_which_way_is_better():
+    text, _ = render(results("base", rmse=10.0, r2=0.5), results(rmse=9.0, r2=0.4), gate=None)
+    assert "| `rmse` | 10.0000 | 9.0000 | -1.0000 | ✅ |" in text
+    assert "| `r2` | 0.5000 | 0.4000 | -0.1000 | 🔻 |" in text
+
+
+def test_nan_metrics():
+    text, verdict = render(results("base", roc_auc=0.9), results(roc_auc=math.nan))
+    assert not verdict.passed and "is NaN" in verdict.text
+    assert "| `roc_auc` | 0.9000 | NaN | — | ⚠️ |" in text
+    _, verdict = render(results("base", roc_auc=math.nan), results(roc_auc=0.9))
+    assert verdict.passed and "no baseline" in verdict.text
+
+
+@pytest.mark.parametrize(
+    "gate, passed",
+    [
+        (Gate("roc_auc", True, 0.01), False),
+        (Gate("roc_auc", True, 0.05), True),
+        (Gate("roc_auc", True, 0.01, enabled=False), True),
+        (Gate("rmse", False, 0.5), True),
+        (Gate("rmse", False, 0.1), False),
+    ],
+)
+def test_gate(gate, passed):
+    base = results("base", roc_auc=0.95, rmse=3.0)
+    new = results(roc_auc=0.92, rmse=3.2)
+    _, verdict = render(base, new, gate=gate)
+    assert verdict.passed is passed
+
+
+def test_failed_gate_is_said_at_the_top():
+    text, verdict = render(results("base", roc_auc=0.95), results(roc_auc=0.80))
+    assert not verdict.passed
+    assert (
+        text.startswith("## ❌")
+        and "worse than the allowed drop of 0.0100" in text.split("\n\n")[1]
+    )
+
+
+def test_long_param_values_are_cut_and_escaped():
+    new = results()
+    new.params["train"]["hyperparameters"]["note"] = "a|b " * 100
+    text, _ = render(results("base"), new)
+    row = next(line for line in text.splitlines() if "`train.hyperparameters.note`" in line)
+    assert "…" in row and len(row) < 200 and "a\\|b" in row
+    assert cells(row) == 3
+
+
+def test_stays_under_the_comment_limit():
+    new = results()
+    new.params["many"] = {f"param_{i}": "x" * 60 for i in range(3000)}
+    diffs = {"dvc params diff --md main": "\n".join(f"| p{i} | 1 | 2 |" for i in range(5000))}
+    text, _ = render(results("base"), new, diffs=diffs)
+    assert len(text) < COMMENT_LIMIT
+    assert "lines cut to stay under GitHub's 65,536-character limit" in text
+    assert text.count("<details>") == text.count("</details>")
+
+
+def test_charts_never_emit_tokens_mermaid_rejects():
+    chart = charts.xychart(
+        "t", x_labels=['a "b"', "c"], bars=[[1e-7, math.nan]], lines=[[-2e-6, 3.0]]
+    )
+    assert not re.search(r"\de-|nan|inf", chart, flags=re.I)
+    assert "\"a 'b'\"" in chart
