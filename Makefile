@@ -51,8 +51,9 @@ lint: $(VENV)/.installed ## Lint the template's own Python (the template directo
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) build
 
-docs: $(VENV)/.installed ## Regenerate docs/options.md from cookiecutter.json
+docs: $(VENV)/.installed ## Regenerate docs/options.md and the example reports in docs/examples/
 	$(BIN)/python docs/options.py
+	$(BIN)/python docs/examples.py
 
 bench: $(VENV)/.installed ## Run the benchmarks (bench/) and write docs/benchmarks.md
 	$(BIN)/python bench/report.py > build/benchmarks.md

@@ -1,0 +1,65 @@
+"""Regenerate the example PR reports in docs/examples/ from real bakes (never edited by hand).
+
+For each example: bake, `make setup` (the first commit is the base), change one param as a PR
+would, `make repro`, then `make report BASE=<first commit>` with the gate reporting only.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build/examples"
+VENV = Path(sys.prefix)
+EXAMPLES = {
+    "report-binary-classification.md": (
+        {"project_name": "Tumour Classifier", "task": "binary_classification"},
+        ("learning_rate: 0.1", "learning_rate: 0.05"),
+    ),
+    "report-regression.md": (
+        {"project_name": "Progression Forecast", "task": "regression", "model": "random_forest"},
+        ("min_samples_leaf: 1", "min_samples_leaf: 5"),
+    ),
+}
+
+
+def make(project: Path, *args: str) -> None:
+    env = {**os.environ, "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    command = [
+        "make",
+        "--no-print-directory",
+        *args,
+        f"VENV={VENV}",
+        f"DVC_REMOTE_DIR={WORK}/remote",
+    ]
+    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    for name, (answers, (old, new)) in EXAMPLES.items():
+        project = Path(
+            cookiecutter(str(ROOT), no_input=True, output_dir=str(WORK), extra_context=answers)
+        )
+        make(project, "setup")
+        base = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        params = project / "params.yaml"
+        params.write_text(params.read_text().replace(old, new))
+        make(project, "repro")
+        make(project, "report", f"BASE={base}", "GATE=off")
+        shutil.copy(project / "report.md", ROOT / "docs/examples" / name)
+        print(f"docs/examples/{name}: {old} -> {new}")
+
+
+if __name__ == "__main__":
+    main()
