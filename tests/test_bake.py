@@ -1,6 +1,7 @@
 """Every option value is baked: the output is complete, rendered, lint-clean and parseable."""
 
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,12 @@ COMBOS = matrix()
 # Files every bake has; LICENSE depends on the license answer.
 COMMON_FILES = {
     ".cruft.json",
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
+    ".github/workflows/pr-report-comment.yml",
+    ".github/workflows/pr-report.yml",
+    ".github/workflows/retrain.yml",
+    ".github/zizmor.yml",
     ".dvc/.gitignore",
     ".dvc/config",
     ".dvcignore",
@@ -50,7 +57,8 @@ COMMON_FILES = {
     "tests/unit/test_report.py",
     "tests/unit/test_schema.py",
 }
-LEFTOVER = re.compile(r"\{\{|\{%|cookiecutter")
+# GitHub expressions (${{ }}) are meant to stay; Jinja's are not.
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")
 
 
 def expected_files(answers: dict[str, str], module: str) -> set[str]:
@@ -127,3 +135,56 @@ def test_long_names_stay_lint_clean(tmp_path):
     ruff = str(SHARED_VENV / "bin" / "ruff")
     run([ruff, "check", "--no-cache", "."], cwd=project)
     run([ruff, "format", "--no-cache", "--check", "."], cwd=project)
+
+
+# --- the generated GitHub Actions workflows ----------------------------------------------------
+
+PIN = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+READ_ONLY = {"contents": "read"}
+
+
+def workflows(project: Path) -> dict[str, dict]:
+    return {
+        path.name: yaml.safe_load(path.read_text())
+        for path in sorted((project / ".github/workflows").glob("*.yml"))
+    }
+
+
+def test_workflows_pass_actionlint_zizmor_and_schema(baked):
+    _, project = baked
+    files = sorted(str(p) for p in (project / ".github/workflows").glob("*.yml"))
+    tools = SHARED_VENV / "bin"
+    env = {"PATH": f"{tools}:{os.environ['PATH']}"}  # actionlint finds shellcheck here
+    run([str(tools / "actionlint"), *files], cwd=project, env=env)
+    zizmor = run(
+        [str(tools / "zizmor"), "--offline", "--persona=pedantic", ".github/workflows"], cwd=project
+    )
+    assert "No findings to report" in zizmor.stdout + zizmor.stderr
+    schema = str(tools / "check-jsonschema")
+    run([schema, "--builtin-schema", "vendor.github-workflows", *files], cwd=project)
+    run([schema, "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"], cwd=project)
+
+
+def test_workflow_security_policy(baked):
+    """The rules zizmor and actionlint do not enforce on their own, asserted on the parsed YAML."""
+    _, project = baked
+    for name, workflow in workflows(project).items():
+        triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+        assert "pull_request_target" not in triggers, name
+        assert workflow["permissions"] in ({}, READ_ONLY), name
+        assert "concurrency" in workflow, name
+        tagged = isinstance(triggers, dict) and "tags" in (triggers.get("push") or {})
+        for job_name, job in workflow["jobs"].items():
+            where = f"{name}: {job_name}"
+            assert 0 < job["timeout-minutes"] <= 90, where
+            assert "permissions" in job, where
+            for step in job.get("steps", []):
+                assert "${{" not in step.get("run", ""), f"{where}: expression inside run"
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, where
+                if tagged:
+                    assert "cache" not in step.get("uses", ""), f"{where}: cache in a tag workflow"
+    text = "\n".join(p.read_text() for p in (project / ".github/workflows").glob("*.yml"))
+    uses = [line for line in text.splitlines() if line.strip().startswith(("uses:", "- uses:"))]
+    unpinned = [line for line in uses if not PIN.match(line)]
+    assert uses and not unpinned, unpinned
