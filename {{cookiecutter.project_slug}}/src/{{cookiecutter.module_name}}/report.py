@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -630,10 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     schema = load_schema(root / "data/schema.yaml")
     labels = [str(label) for label in schema.labels] if schema.labels else None
     sha = git(root, "rev-parse", "--short", "HEAD") or "no commit yet"
-    if git(root, "status", "--porcelain", "--untracked-files=no"):
+    # The pipeline's own results change with every repro; only other edits count as uncommitted.
+    results = [f":!{path}" for path in ("dvc.lock", "metrics", "plots")]
+    if git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *results):
         sha += " with uncommitted changes"
     text, result = build(
-        project=root.name,
+        project=tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"],
         task=schema.task,
         base=base,
         new=new,
