@@ -42,7 +42,7 @@ demo: $(VENV)/.installed ## Bake with defaults into build/demo and run its pipel
 	@echo "ONNX model: $(abspath $(DEMO_DIR))/mlops-demo/models/model.onnx"
 
 test: $(VENV)/.installed ## Run the template's whole test suite
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed ## Lint the template's own Python (the template directory is linted as rendered output)
 	$(BIN)/ruff check .

@@ -8,9 +8,11 @@ test is a temporary bake; the test venv stands in for setup-python.
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import SHARED_VENV, TEMPLATE, bake, make, run
 
@@ -53,20 +55,28 @@ def git(project: Path, *args: str) -> str:
     return run(["git", "-c", "user.name=t", "-c", "user.email=t@e.x", *args], cwd=project).stdout
 
 
-def project_on_github(tmp_path: Path, name: str) -> Path:
-    """A baked project after `make setup`, with an origin that looks like GitHub's."""
-    project = bake(tmp_path, project_name=name)
-    make(project, "setup", DVC_REMOTE_DIR=str(tmp_path / "local-remote"))
+@pytest.fixture(scope="session")
+def set_up_project(tmp_path_factory) -> Path:
+    """One baked project after `make setup` (its first commit holds the base metrics), with an
+    origin that looks like GitHub's. Each test works on its own copy."""
+    root = tmp_path_factory.mktemp("act-origin")
+    project = bake(root, project_name="Act Demo")
+    make(project, "setup", DVC_REMOTE_DIR=str(root / "local-remote"))
     git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
     git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
     return project
 
 
+def copy_of(project: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(project, tmp_path / project.name, symlinks=True))
+
+
 REPOSITORY = {"full_name": OWNER_REPO, "name": "act-demo", "owner": {"login": "acme"}}
 
 
-def test_pr_report_posts_one_comment_then_the_gate_fails(tmp_path):
-    project = project_on_github(tmp_path, "Act Report")
+@pytest.mark.xdist_group("act-setup")
+def test_pr_report_posts_one_comment_then_the_gate_fails(set_up_project, tmp_path):
+    project = copy_of(set_up_project, tmp_path)
     git(project, "switch", "--quiet", "--create", "tune")
     params = project / "params.yaml"
     text = params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.3")
@@ -97,7 +107,7 @@ def test_pr_report_posts_one_comment_then_the_gate_fails(tmp_path):
     comment = (record / "cml-comment.md").read_text()
     assert comment == (record / "artifacts/pr-report/report.md").read_text()
     assert (record / "artifacts/pr-report/pr-number").read_text().strip() == "7"
-    assert comment.startswith("## ❌ Model report: act-report")
+    assert comment.startswith("## ❌ Model report: act-demo")
     assert "| `train.hyperparameters.learning_rate` | 0.1 | 0.3 |" in comment
     assert "compared with**: `origin/main`" in comment
     deltas = [
@@ -108,8 +118,9 @@ def test_pr_report_posts_one_comment_then_the_gate_fails(tmp_path):
     assert any(delta not in ("0", "—") for delta in deltas), deltas
 
 
-def test_retrain_pushes_what_main_needs_to_the_remote(tmp_path):
-    project = project_on_github(tmp_path, "Act Retrain")
+@pytest.mark.xdist_group("act-setup")
+def test_retrain_pushes_what_main_needs_to_the_remote(set_up_project, tmp_path):
+    project = copy_of(set_up_project, tmp_path)
     remote = tmp_path / "team-remote"
     # A remote every clone can reach, committed as a team would (the runner has no config.local).
     run(
@@ -147,7 +158,12 @@ def test_retrain_pushes_what_main_needs_to_the_remote(tmp_path):
 
 
 def test_ci_lints_and_tests(tmp_path):
-    project = project_on_github(tmp_path, "Act Ci")
+    """No pipeline run needed: a fresh bake in its own git repository."""
+    project = bake(tmp_path, project_name="Act Ci")
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "Baked")
+    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
     event = {"ref": "refs/heads/main", "repository": REPOSITORY}
     result = act(project, "push", event, "ci.yml", tmp_path / "record")
     assert result.returncode == 0, result.stdout[-4000:]
