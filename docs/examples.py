@@ -1,7 +1,8 @@
 """Regenerate the example PR reports in docs/examples/ from real bakes (never edited by hand).
 
-For each example: bake, `make setup` (the first commit is the base), change one param as a PR
-would, `make repro`, then `make report BASE=<first commit>` with the gate reporting only.
+For each example: bake, `make setup` (its first commit on main is the base), change one param on a
+branch and commit it as a PR would, `make repro`, then `make report BASE=main` with the gate
+reporting only.
 """
 
 import os
@@ -39,6 +40,11 @@ def make(project: Path, *args: str) -> None:
     subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
 
 
+def git(project: Path, *args: str) -> None:
+    identity = ["-c", "user.name=Docs Example", "-c", "user.email=docs@example.com"]
+    subprocess.run(["git", *identity, *args], cwd=project, check=True, capture_output=True)
+
+
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     for name, (answers, (old, new)) in EXAMPLES.items():
@@ -46,17 +52,12 @@ def main() -> None:
             cookiecutter(str(ROOT), no_input=True, output_dir=str(WORK), extra_context=answers)
         )
         make(project, "setup")
-        base = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        git(project, "switch", "--quiet", "--create", "tune")
         params = project / "params.yaml"
         params.write_text(params.read_text().replace(old, new))
+        git(project, "commit", "--quiet", "--all", "--message", f"Try {new}")
         make(project, "repro")
-        make(project, "report", f"BASE={base}", "GATE=off")
+        make(project, "report", "BASE=main", "GATE=off")
         shutil.copy(project / "report.md", ROOT / "docs/examples" / name)
         print(f"docs/examples/{name}: {old} -> {new}")
 

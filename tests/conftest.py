@@ -61,6 +61,12 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: boo
     return result
 
 
+def git(project: Path, *args: str) -> str:
+    """git in a baked project, with an identity for commits on machines that have none."""
+    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+    return run(["git", *identity, *args], cwd=project).stdout
+
+
 def in_venv(cmd: list[str], cwd: Path, check: bool = True):
     """A tool of the shared venv (dvc, python), as a user with the venv activated runs it."""
     path = f"{SHARED_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SHARED_VENV, TEMPLATE, bake, make, run
+from conftest import SHARED_VENV, TEMPLATE, bake, git, make, run
 
 ACT_DIR = TEMPLATE / "tests" / "act"
 OWNER_REPO = "acme/act-demo"
@@ -49,10 +49,6 @@ def act(project: Path, event_name: str, event: dict, workflow: str, record: Path
     )
     (record / "act.log").write_text(result.stdout + result.stderr)
     return result
-
-
-def git(project: Path, *args: str) -> str:
-    return run(["git", "-c", "user.name=t", "-c", "user.email=t@e.x", *args], cwd=project).stdout
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from conftest import bake, in_venv, make, run
+from conftest import bake, git, in_venv, make, run
 
 
 def own_csv(path: Path, rows: int = 400) -> None:
@@ -55,11 +55,8 @@ def test_own_csv_round_trip_through_the_remote(tmp_path):
     reran = make(origin, "repro").stdout
     assert re.findall(r"Running stage '(\w+)'", reran) == ["prepare", "train", "evaluate", "export"]
     make(origin, "push")
-    run(["git", "add", "--all"], cwd=origin)
-    run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e.x", "commit", "-qm", "Own data"],
-        cwd=origin,
-    )
+    git(origin, "add", "--all")
+    git(origin, "commit", "--quiet", "--message", "Own data")
 
     schema = yaml.safe_load((origin / "data/schema.yaml").read_text())
     assert schema["target"] == {"name": "approved", "labels": ["no", "yes"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import assert_mermaid_parses, bake, make, run
+from conftest import assert_mermaid_parses, bake, git, make
 
 # One bake per task; together they run every family and the mixed numeric/categorical data.
 TASKS = {
@@ -20,10 +20,6 @@ STAGES = ["data", "prepare", "train", "evaluate", "export"]
 
 def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '(\w+)'", output)
-
-
-def git(project: Path, *args: str) -> str:
-    return run(["git", *args], cwd=project).stdout
 
 
 @pytest.mark.parametrize("task", TASKS)
