@@ -30,7 +30,3 @@ def model_inputs(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def onnx_feed(inputs: pd.DataFrame) -> dict[str, np.ndarray]:
     """One (rows, 1) array per input, named after the column, as the exported model expects."""
     return {column: inputs[[column]].to_numpy() for column in inputs.columns}
-
-
-def target(frame: pd.DataFrame, schema: Schema) -> pd.Series:
-    return frame[schema.target]

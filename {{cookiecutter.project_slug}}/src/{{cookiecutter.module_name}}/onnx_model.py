@@ -8,10 +8,6 @@ serving image installs neither pandas nor scikit-learn.
 import json
 from typing import Any
 
-# Output names skl2onnx gives a converted pipeline.
-CLASSIFIER_OUTPUTS = ("label", "probabilities")
-REGRESSOR_OUTPUTS = ("variable",)
-
 
 def build_metadata(
     *,
