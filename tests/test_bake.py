@@ -101,11 +101,14 @@ def test_structured_files_parse(baked):
             json.loads(path.read_text())
 
 
-def test_python_is_lint_and_format_clean(baked):
-    _, project = baked
+def assert_ruff_clean(project: Path) -> None:
     ruff = str(SHARED_VENV / "bin" / "ruff")
     run([ruff, "check", "--no-cache", "."], cwd=project)
     run([ruff, "format", "--no-cache", "--check", "."], cwd=project)
+
+
+def test_python_is_lint_and_format_clean(baked):
+    assert_ruff_clean(baked[1])
 
 
 def test_answers_reach_the_project(baked):
@@ -131,10 +134,7 @@ def test_answers_reach_the_project(baked):
 
 def test_long_names_stay_lint_clean(tmp_path):
     """Module names appear in import lines: a long one must not push them past the line limit."""
-    project = bake(tmp_path, project_name="Customer Lifetime Value By Region Model")
-    ruff = str(SHARED_VENV / "bin" / "ruff")
-    run([ruff, "check", "--no-cache", "."], cwd=project)
-    run([ruff, "format", "--no-cache", "--check", "."], cwd=project)
+    assert_ruff_clean(bake(tmp_path, project_name="Customer Lifetime Value By Region Model"))
 
 
 # --- the generated GitHub Actions workflows ----------------------------------------------------

@@ -162,19 +162,13 @@ def working_tree_reader(root: Path) -> Callable[[str], str | None]:
     return read
 
 
-def git_reader(revision: str, root: Path) -> Callable[[str], str | None]:
-    def read(path: str) -> str | None:
-        shown = subprocess.run(
-            ["git", "show", f"{revision}:{path}"], cwd=root, capture_output=True, text=True
-        )
-        return shown.stdout if shown.returncode == 0 else None
-
-    return read
-
-
 def git(root: Path, *args: str) -> str | None:
     result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def git_reader(revision: str, root: Path) -> Callable[[str], str | None]:
+    return lambda path: git(root, "show", f"{revision}:{path}")
 
 
 def read_base(revision: str, root: Path) -> Results:
