@@ -71,8 +71,7 @@ def main() -> None:
         row_feed, batch_feed = features.onnx_feed(row_inputs), features.onnx_feed(batch_inputs)
         for family in load("models").FAMILIES:
             model = load("stages.train").train(train, schema, {"model": family}, 42)
-            converted = export.convert(model, schema, {"task": schema.task})
-            blob = converted.SerializeToString()
+            blob = export.convert(model, schema, model_version="bench", git_sha="bench")
             session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
             predict = model.predict_proba if schema.is_classification else model.predict
             timings = [

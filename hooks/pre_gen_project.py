@@ -26,6 +26,7 @@ MAX_MODULE_NAME = 40
 # Names that would shadow the packages the generated project imports.
 TAKEN_MODULE_NAMES = {
     *("dvc", "joblib", "numpy", "onnx", "onnxruntime", "pandas", "skl2onnx", "sklearn", "yaml"),
+    *("hypothesis", "prometheus_client", "tritonclient", "uvicorn", "uvloop", "httptools"),
     "tests",
 }
 

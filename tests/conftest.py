@@ -77,3 +77,20 @@ def make(project: Path, *targets: str, check: bool = True, **variables: str):
     """The generated project's own Makefile, using the shared venv."""
     settings = [f"{key}={value}" for key, value in {"VENV": str(SHARED_VENV), **variables}.items()]
     return run(["make", "--no-print-directory", *targets, *settings], cwd=project, check=check)
+
+
+OWNER_REPO = "acme/act-demo"
+
+
+@pytest.fixture(scope="session")
+def set_up_project(tmp_path_factory) -> Path:
+    """One baked project after `make setup` (its first commit holds the base metrics), with an
+    origin that looks like GitHub's. Shared by the act runs and the serving tests (mark them
+    xdist_group("act-setup") so one worker sets it up once); each test works on its own copy.
+    It deploys to Kubernetes, so release.yml's deploy job runs too."""
+    root = tmp_path_factory.mktemp("act-origin")
+    project = bake(root, project_name="Act Demo", deploy_target="kubernetes")
+    make(project, "setup", DVC_REMOTE_DIR=str(root / "local-remote"))
+    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return project

@@ -6,23 +6,32 @@ keeps the comment body. act copies the repository into its own workspace, so the
 test is a temporary bake; the test venv stands in for setup-python.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import onnx
 import pytest
 import yaml
-from conftest import SHARED_VENV, TEMPLATE, bake, git, make, run
+from conftest import OWNER_REPO, SHARED_VENV, TEMPLATE, bake, git, make, run
 
 ACT_DIR = TEMPLATE / "tests" / "act"
-OWNER_REPO = "acme/act-demo"
 ACTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__actions"]
 
 
-def act(project: Path, event_name: str, event: dict, workflow: str, record: Path):
-    """Run one workflow under act; returns the completed process (output kept for asserts)."""
+def act(
+    project: Path,
+    event_name: str,
+    event: dict,
+    workflow: str,
+    record: Path,
+    secrets: dict[str, str] | None = None,
+):
+    """Run one workflow under act; returns the completed process (output kept for asserts).
+    The recording stand-ins in tests/act/bin (cml, gh, kubectl) come first on PATH."""
     record.mkdir(parents=True, exist_ok=True)
     event_file = record / "event.json"
     event_file.write_text(json.dumps(event))
@@ -39,28 +48,18 @@ def act(project: Path, event_name: str, event: dict, workflow: str, record: Path
         "-P", "ubuntu-latest=-self-hosted",
         *stubs,
         "-s", "GITHUB_TOKEN=stand-in-token",
+        *[arg for key, value in (secrets or {}).items() for arg in ("-s", f"{key}={value}")],
         "--env", f"STUB_VENV={SHARED_VENV}",
         "--env", f"STUB_RECORD={record}",
         "--env", f"STUB_BIN={ACT_DIR / 'bin'}",
     ]  # fmt: skip
-    env = {**os.environ, "PATH": f"{SHARED_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    path = os.pathsep.join([str(ACT_DIR / "bin"), str(SHARED_VENV / "bin"), os.environ["PATH"]])
+    env = {**os.environ, "PATH": path}
     result = subprocess.run(
         command, cwd=project, env=env, capture_output=True, text=True, timeout=900
     )
     (record / "act.log").write_text(result.stdout + result.stderr)
     return result
-
-
-@pytest.fixture(scope="session")
-def set_up_project(tmp_path_factory) -> Path:
-    """One baked project after `make setup` (its first commit holds the base metrics), with an
-    origin that looks like GitHub's. Each test works on its own copy."""
-    root = tmp_path_factory.mktemp("act-origin")
-    project = bake(root, project_name="Act Demo")
-    make(project, "setup", DVC_REMOTE_DIR=str(root / "local-remote"))
-    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
-    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
-    return project
 
 
 def copy_of(project: Path, tmp_path: Path) -> Path:
@@ -164,3 +163,101 @@ def test_ci_lints_and_tests(tmp_path):
     result = act(project, "push", event, "ci.yml", tmp_path / "record")
     assert result.returncode == 0, result.stdout[-4000:]
     assert "make lint" in result.stdout and " passed" in result.stdout
+
+
+def tagged_project(set_up_project: Path, tmp_path: Path, tag: str) -> Path:
+    """A copy whose commit carries a DVC remote every clone reaches (the runner has no
+    config.local), with everything pushed to it, tagged for release. The origin's owner is
+    mixed case, as GitHub allows and GHCR does not."""
+    project = copy_of(set_up_project, tmp_path)
+    remote = tmp_path / "team-remote"
+    dvc = str(SHARED_VENV / "bin" / "dvc")
+    run([dvc, "remote", "add", "--default", "team", str(remote)], cwd=project)
+    run([dvc, "push", "--remote", "team"], cwd=project)  # config.local still names `local`
+    git(project, "commit", "--quiet", "--all", "--message", "Share the DVC remote")
+    git(project, "tag", tag)
+    git(project, "remote", "set-url", "origin", "https://github.com/Acme/Act-Demo.git")
+    return project
+
+
+def release_event(tag: str) -> dict:
+    repository = {"full_name": "Acme/Act-Demo", "name": "Act-Demo", "owner": {"login": "Acme"}}
+    return {"ref": f"refs/tags/{tag}", "ref_type": "tag", "repository": repository}
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, tmp_path):
+    project = tagged_project(set_up_project, tmp_path, "v1.2.0")
+    record = tmp_path / "record"
+    kubeconfig = "apiVersion: v1\nkind: Config\n"
+    result = act(
+        project, "push", release_event("v1.2.0"), "release.yml", record,
+        secrets={"KUBECONFIG": kubeconfig},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+
+    # The release files, checked against their SHA256SUMS, reached `gh release create`.
+    released = record / "release"
+    names = {"model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "SHA256SUMS"}
+    assert {path.name for path in released.iterdir()} == names
+    for line in (released / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((released / name).read_bytes()).hexdigest() == digest, name
+    args = (record / "gh-args.txt").read_text().splitlines()
+    assert args[:3] == ["release", "create", "v1.2.0"] and "--verify-tag" in args
+    assert "--prerelease" not in args
+    assert (record / "gh-env.txt").read_text().startswith("GH_REPO=Acme/Act-Demo GH_TOKEN=set")
+
+    # The exact model of the tagged commit (from the DVC remote), stamped with the version.
+    released_model = onnx.load(released / "model.onnx")
+    committed_model = onnx.load(project / "models/model.onnx")
+    assert released_model.graph == committed_model.graph
+    metadata = {prop.key: prop.value for prop in released_model.metadata_props}
+    assert metadata["model_version"] == "1.2.0"
+    card = (released / "model-card.md").read_text()
+    assert card.startswith("# Model card: Act Demo 1.2.0") and "## Limitations" in card
+    sbom = json.loads((released / "sbom.cdx.json").read_text())
+    components = {component["name"].lower() for component in sbom["components"]}
+    assert {"onnxruntime", "numpy", "uvicorn"} <= components
+    assert not components & {"scikit-learn", "pandas", "dvc"}, "the SBOM is of the runtime set"
+
+    # The image: a lowercase GHCR name, semver tags, the version as build arg, then attested.
+    assert (record / "metadata-images.txt").read_text().strip() == "ghcr.io/acme/act-demo"
+    patterns = (record / "metadata-tags.txt").read_text()
+    for pattern in ("{{version}}", "{{major}}.{{minor}}", "{{major}}"):
+        assert f"type=semver,pattern={pattern}" in patterns
+    assert "org.opencontainers.image.version=1.2.0" in (record / "metadata-labels.txt").read_text()
+    build = (record / "docker-build.txt").read_text()
+    assert "push=true" in build and "MODEL_VERSION=1.2.0" in build
+    assert "tags=ghcr.io/acme/act-demo:from-metadata-stand-in" in build
+    digest = "sha256:" + hashlib.sha256((released / "model.onnx").read_bytes()).hexdigest()
+    assert (record / "attest-images.txt").read_text().strip() == (
+        f"ghcr.io/acme/act-demo@{digest} push=true"
+    )
+    assert set((record / "attest-files.txt").read_text().split()) == names
+    assert (record / "docker-login.txt").read_text().strip() == "ghcr.io password=set"
+
+    # Kubernetes: the base manifests with that image, pinned by digest; then a rollout wait.
+    kustomization = yaml.safe_load((record / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../../base"]
+    assert kustomization["images"] == [
+        {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": digest}
+    ]
+    calls = (record / "kubectl-calls.txt").read_text().splitlines()
+    assert calls == [
+        "apply -k deploy/k8s/overlays/release",
+        "rollout status deployment/act-demo --timeout=5m",
+    ]
+    assert (record / "kubectl-env.txt").read_text().strip().endswith("/kubeconfig")
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_release_refuses_a_tag_that_is_not_semver(set_up_project, tmp_path):
+    project = copy_of(set_up_project, tmp_path)
+    git(project, "tag", "v1.2")
+    record = tmp_path / "record"
+    result = act(project, "push", release_event("v1.2"), "release.yml", record)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "tag 'v1.2' is not a release tag: use vMAJOR.MINOR.PATCH" in log
+    assert "make release-assets" not in log and not (record / "gh-args.txt").exists()

@@ -15,10 +15,21 @@ COMBOS = matrix()
 # Files every bake has; LICENSE depends on the license answer.
 COMMON_FILES = {
     ".cruft.json",
+    ".devcontainer/devcontainer.json",
+    ".dockerignore",
+    "Dockerfile",
+    "deploy/k8s/base/deployment.yaml",
+    "deploy/k8s/base/hpa.yaml",
+    "deploy/k8s/base/kustomization.yaml",
+    "deploy/k8s/base/pdb.yaml",
+    "deploy/k8s/base/service.yaml",
+    "deploy/k8s/overlays/kserve/inferenceservice.yaml",
+    "deploy/k8s/overlays/kserve/kustomization.yaml",
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/pr-report-comment.yml",
     ".github/workflows/pr-report.yml",
+    ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",
     ".github/zizmor.yml",
     ".dvc/.gitignore",
@@ -37,11 +48,14 @@ COMMON_FILES = {
     "src/{module}/datasets.py",
     "src/{module}/errors.py",
     "src/{module}/features.py",
+    "src/{module}/healthcheck.py",
     "src/{module}/models.py",
     "src/{module}/onnx_model.py",
     "src/{module}/params.py",
+    "src/{module}/release.py",
     "src/{module}/report.py",
     "src/{module}/schema.py",
+    "src/{module}/serve.py",
     "src/{module}/stages/__init__.py",
     "src/{module}/stages/data.py",
     "src/{module}/stages/evaluate.py",
@@ -51,6 +65,9 @@ COMMON_FILES = {
     "tests/conftest.py",
     "tests/data/test_raw_data.py",
     "tests/model/test_model.py",
+    "tests/serving/asgi_client.py",
+    "tests/serving/conftest.py",
+    "tests/serving/test_serve.py",
     "tests/unit/test_datasets.py",
     "tests/unit/test_features.py",
     "tests/unit/test_models.py",
@@ -184,6 +201,8 @@ def test_workflow_security_policy(baked):
                     assert step["with"]["persist-credentials"] is False, where
                 if tagged:
                     assert "cache" not in step.get("uses", ""), f"{where}: cache in a tag workflow"
+                    if "setup-uv" in step.get("uses", ""):
+                        assert step["with"]["enable-cache"] is False, f"{where}: uv cache"
     text = "\n".join(p.read_text() for p in (project / ".github/workflows").glob("*.yml"))
     uses = [line for line in text.splitlines() if line.strip().startswith(("uses:", "- uses:"))]
     unpinned = [line for line in uses if not PIN.match(line)]

@@ -7,10 +7,7 @@ import pytest
 
 from {{ cookiecutter.module_name }}.features import model_inputs
 from {{ cookiecutter.module_name }}.models import FAMILIES
-from {{ cookiecutter.module_name }}.onnx_model import (
-    build_metadata,
-    parse_metadata,
-)
+from {{ cookiecutter.module_name }}.onnx_model import parse_metadata
 from {{ cookiecutter.module_name }}.stages.evaluate import evaluate
 from {{ cookiecutter.module_name }}.stages.export import (
     convert,
@@ -26,16 +23,8 @@ def model(train_test, schema, params):
 
 
 def session_for(model, schema):
-    metadata = build_metadata(
-        task=schema.task,
-        target=schema.target,
-        features=schema.features,
-        labels=sorted(schema.labels) if schema.labels else None,
-        model_version="test",
-        git_sha="test",
-    )
-    converted = convert(model, schema, metadata)
-    return ort.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
+    converted = convert(model, schema, model_version="test", git_sha="test")
+    return ort.InferenceSession(converted, providers=["CPUExecutionProvider"])
 
 
 def test_beats_a_trivial_baseline(model, train_test, schema):

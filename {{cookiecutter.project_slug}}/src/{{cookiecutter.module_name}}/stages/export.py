@@ -30,7 +30,16 @@ from ..schema import Schema, load_frame, load_schema
 TARGET_OPSET = {"": 21, "ai.onnx.ml": 3}
 
 
-def convert(model: Pipeline, schema: Schema, metadata: dict[str, str]) -> onnx.ModelProto:
+def convert(model: Pipeline, schema: Schema, *, model_version: str, git_sha: str) -> bytes:
+    """The model as ONNX bytes, its metadata saying what serving needs to know about it."""
+    metadata = build_metadata(
+        task=schema.task,
+        target=schema.target,
+        features=schema.features,
+        labels=[str(label) for label in model.classes_] if schema.is_classification else None,
+        model_version=model_version,
+        git_sha=git_sha,
+    )
     input_types = [
         (name, StringTensorType([None, 1]) if kind == "categorical" else FloatTensorType([None, 1]))
         for name, kind in schema.features.items()
@@ -41,7 +50,7 @@ def convert(model: Pipeline, schema: Schema, metadata: dict[str, str]) -> onnx.M
         model, initial_types=input_types, options=options, target_opset=TARGET_OPSET
     )
     onnx.helper.set_model_props(converted, metadata)
-    return converted
+    return converted.SerializeToString()
 
 
 def parity(
@@ -92,16 +101,12 @@ def main() -> None:
     tolerance = params["export"]
     schema = load_schema(args.schema)
     model = joblib.load(args.model)
-    metadata = build_metadata(
-        task=schema.task,
-        target=schema.target,
-        features=schema.features,
-        labels=[str(label) for label in model.classes_] if schema.is_classification else None,
+    serialized = convert(
+        model,
+        schema,
         model_version=os.environ.get("MODEL_VERSION", "0.0.0-dev"),
         git_sha=git_sha(),
     )
-    converted = convert(model, schema, metadata)
-    serialized = converted.SerializeToString()
     session = ort.InferenceSession(serialized, providers=["CPUExecutionProvider"])
     inputs = model_inputs(load_frame(args.test, schema), schema)
     result = parity(

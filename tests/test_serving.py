@@ -1,0 +1,268 @@
+"""What the serving image runs and how it is deployed: the runtime set alone serves the model
+(no Docker engine here, so the image's venv is rebuilt with `make runtime`), the Dockerfile passes
+hadolint and our image policy, the Kubernetes manifests validate offline, and the devcontainer
+opens with `make setup`."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import SHARED_VENV, TEMPLATE, bake, make, run
+from matrix import choices
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(url: str, body: dict | None = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_the_runtime_set_alone_serves_the_model(set_up_project, tmp_path):
+    """`make runtime` installs what the image installs; from that venv the server starts, its
+    healthcheck turns ready, and it answers, without scikit-learn or pandas anywhere."""
+    project = Path(shutil.copytree(set_up_project, tmp_path / "project", symlinks=True))
+    make(project, "runtime", RUNTIME_VENV=str(tmp_path / "runtime"))
+    python = str(tmp_path / "runtime" / "bin" / "python")
+    absent = run(
+        [python, "-c", "import importlib.util as u; print([m for m in ('sklearn', 'pandas', "
+         "'dvc', 'skl2onnx', 'onnx') if u.find_spec(m)])"],
+        cwd=project,
+    )  # fmt: skip
+    assert absent.stdout.strip() == "[]"
+
+    port = str(free_port())
+    env = {**os.environ, "PORT": port, "MODEL_PATH": str(project / "models/model.onnx")}
+    healthcheck = [python, "-m", "act_demo.healthcheck"]
+    assert subprocess.run(healthcheck, env=env, capture_output=True).returncode == 1
+    server = subprocess.Popen(
+        [python, "-m", "act_demo.serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(healthcheck, env=env, capture_output=True).returncode != 0:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the server never became ready"
+            time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}"
+        status, body = request(f"{base}/v2/models/act-demo")
+        features = [item["name"] for item in json.loads(body)["inputs"]]
+        record = dict.fromkeys(features, 1.0)
+        status, body = request(f"{base}/predict", {"records": [record, record]})
+        assert status == 200, body
+        predictions = json.loads(body)["predictions"]
+        assert len(predictions) == 2 and predictions[0]["label"] in ("benign", "malignant")
+        assert request(f"{base}/predict", {"records": [{"nope": 1}]})[0] == 400
+        metrics = request(f"{base}/metrics")[1].decode()
+        assert 'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in metrics
+        assert 'model_info{name="act-demo",sha256="' in metrics
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+    missing = subprocess.run(
+        [python, "-m", "act_demo.serve", "--model", "absent.onnx"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        "serve: model file absent.onnx not found: run `make repro` (or `make pull`), "
+        "or set MODEL_PATH"
+    ]
+
+
+# --- the image ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=choices("python_version"))
+def baked(request, tmp_path_factory):
+    return request.param, bake(tmp_path_factory.mktemp("image"), python_version=request.param)
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [
+        (line.split()[0].upper(), line.split(None, 1)[1])
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_dockerfile_passes_hadolint_and_the_image_policy(baked):
+    python_version, project = baked
+    run([str(SHARED_VENV / "bin" / "hadolint"), "--failure-threshold", "info", "Dockerfile"],
+        cwd=project)  # fmt: skip
+    steps = dockerfile_instructions((project / "Dockerfile").read_text())
+    stages = [args for name, args in steps if name == "FROM"]
+    assert len(stages) == 2 and stages[0].endswith(" AS build"), "multi-stage: build, runtime"
+    base = stages[1]
+    assert stages[0] == f"{base} AS build", "both stages on one base"
+    # An exact, slim tag of the answered Python: never `latest` or a floating minor.
+    assert re.fullmatch(rf"python:{re.escape(python_version)}\.\d+-slim-\w+", base), base
+    final = steps[[i for i, step in enumerate(steps) if step[0] == "FROM"][1] :]
+    users = [args for name, args in final if name == "USER"]
+    assert users and not users[-1].startswith(("0", "root")), "the server runs as non-root"
+    copies = [args for name, args in final if name == "COPY"]
+    assert copies == [
+        "--from=build /opt/venv /opt/venv",
+        "models/model.onnx /srv/model/model.onnx",
+    ], "only the runtime venv and the model reach the image"
+    installs = " ".join(args for name, args in steps if name == "RUN")
+    assert "pip install --no-cache-dir ." in installs and "[" not in installs, "no extras"
+    [healthcheck] = [args for name, args in final if name == "HEALTHCHECK"]
+    module = re.search(r'"-m", "([\w.]+)"', healthcheck).group(1)
+    source = project / "src" / module.replace(".", "/")
+    assert "/v2/health/ready" in source.with_suffix(".py").read_text()
+    ignored = (project / ".dockerignore").read_text().splitlines()
+    assert ignored[1] == "*" and "!models/model.onnx" in ignored and "!data/" not in ignored
+
+
+def test_devcontainer_opens_ready_to_work(baked):
+    python_version, project = baked
+    config = json.loads((project / ".devcontainer/devcontainer.json").read_text())
+    assert config["postCreateCommand"] == "make setup"
+    assert config["image"] == f"mcr.microsoft.com/devcontainers/python:1-{python_version}-bookworm"
+    assert (project / ".python-version").read_text().strip() == python_version
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def k8s_project(tmp_path_factory):
+    return bake(tmp_path_factory.mktemp("k8s"), project_name="K8s Demo", github_owner="Acme-Org")
+
+
+def manifests(folder: Path) -> dict[str, dict]:
+    return {
+        doc["kind"]: doc
+        for path in sorted(folder.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+    }
+
+
+def test_kubernetes_base_validates_and_hangs_together(k8s_project):
+    base = k8s_project / "deploy/k8s/base"
+    docs = manifests(base)
+    assert set(docs) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
+    resources = kustomization["resources"]
+    listed = {yaml.safe_load((base / name).read_text())["kind"] for name in resources}
+    assert listed == set(docs)
+    assert "images" not in kustomization, "the release overlay names the image, by digest"
+
+    deployment = docs["Deployment"]
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert docs["Service"]["spec"]["selector"].items() <= labels.items()
+    assert docs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert docs["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == "k8s-demo"
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == "serving-image"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert {"requests", "limits"} <= set(container["resources"])
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_kserve_overlay_serves_the_onnx_model_over_v2(k8s_project):
+    overlay = k8s_project / "deploy/k8s/overlays/kserve"
+    [service] = yaml.safe_load_all((overlay / "inferenceservice.yaml").read_text())
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert service["kind"] == "InferenceService"
+    model = service["spec"]["predictor"]["model"]
+    assert model["modelFormat"]["name"] == "onnx" and model["protocolVersion"] == "v2"
+    assert model["storageUri"] and {"requests", "limits"} <= set(model["resources"])
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["inferenceservice.yaml"]
+
+
+def recording_kubectl(folder: Path) -> dict[str, str]:
+    folder.mkdir()
+    script = folder / "kubectl"
+    script.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/calls.txt"\n')
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
+    env = recording_kubectl(tmp_path / "bin")
+    image = f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
+    project = Path(shutil.copytree(k8s_project, tmp_path / "project"))
+    command = ["make", "--no-print-directory", "deploy-kubernetes"]
+    for bad in ("ghcr.io/acme-org/k8s-demo:1.2.0", "ghcr.io/x@sha256:short", "a b@" + DIGEST):
+        refused = run(command, cwd=project, env={**env, "IMAGE": bad}, check=False)
+        assert refused.returncode != 0
+        assert "IMAGE must be <name>@sha256:<64 hex>" in refused.stderr
+    assert not (tmp_path / "bin/calls.txt").exists()
+
+    run(command, cwd=project, env={**env, "IMAGE": image})
+    overlay = project / "deploy/k8s/overlays/release"
+    written = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert written["images"] == [
+        {"name": "serving-image", "newName": "ghcr.io/acme-org/k8s-demo", "digest": DIGEST}
+    ]
+    assert (tmp_path / "bin/calls.txt").read_text().splitlines() == [
+        "apply -k deploy/k8s/overlays/release",
+        "rollout status deployment/k8s-demo --timeout=5m",
+    ]
+    kubectl = shutil.which("kubectl")  # the real one, when this machine has it
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the rendered overlay was not built")
+    rendered = run([kubectl, "kustomize", str(overlay)], cwd=project).stdout
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered)}
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    [container] = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == image
+
+
+def test_release_tags_are_checked_before_use(k8s_project):
+    """`make release-check` runs on a bare runner (standard library only) and names the rule."""
+    command = ["make", "--no-print-directory", "release-check"]
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    for tag, version in (("v1.2.0", "1.2.0"), ("v0.1.0-rc.1", "0.1.0-rc.1")):
+        done = run(command, cwd=k8s_project, env={**env, "TAG": tag})
+        assert done.stdout.strip().splitlines()[-1] == version
+    for tag in ("v1.2", "1.2.0", "v1.2.0+build", "v01.2.0", "v1.2.0;rm -rf /", ""):
+        refused = run(command, cwd=k8s_project, env={**env, "TAG": tag}, check=False)
+        assert refused.returncode != 0, tag
+        assert "use vMAJOR.MINOR.PATCH" in refused.stderr or "usage:" in refused.stderr, tag
+
+
+def test_template_pins_come_from_one_place():
+    """Every action the generated workflows use is one of cookiecutter.json's pins."""
+    pins = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__actions"]
+    workflows = TEMPLATE / "{{cookiecutter.project_slug}}" / ".github" / "workflows"
+    used = set(re.findall(r"cookiecutter\.__actions\.(\w+)", "".join(
+        path.read_text() for path in workflows.glob("*.yml")
+    )))  # fmt: skip
+    assert used <= set(pins), used - set(pins)

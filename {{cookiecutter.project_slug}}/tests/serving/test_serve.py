@@ -1,0 +1,276 @@
+"""The serving app: the Open Inference Protocol v2 contract (with a real Triton client), /predict,
+/metrics, readiness, and bad input answered with a 4xx that names the problem, never a 5xx."""
+
+import math
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from asgi_client import MODEL_NAME, call, start_up
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.module_name }}.features import model_inputs
+from {{ cookiecutter.module_name }}.serve import App, Limits, ModelLoadError, ServedModel, main
+
+INFER = f"/v2/models/{MODEL_NAME}/infer"
+
+
+def records_of(frame, schema) -> list[dict]:
+    """Test rows as a client sends them: JSON values, null for a gap."""
+    rows = frame[list(schema.features)].astype(object).to_dict("records")
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
+def tensors_of(records: list[dict], served: ServedModel) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "shape": [len(records), 1],
+            "datatype": served.inputs[name],
+            "data": [record[name] if record[name] is not None else "" for record in records]
+            if served.inputs[name] == "BYTES"
+            else [record[name] for record in records],
+        }
+        for name in served.features
+    ]
+
+
+def expected(fitted, frame, schema):
+    inputs = model_inputs(frame, schema)
+    return fitted.predict_proba(inputs) if schema.is_classification else fitted.predict(inputs)
+
+
+@pytest.fixture
+def rows(train_test, schema):
+    frame = train_test[1].head(8).dropna(subset=[*schema.numeric]).reset_index(drop=True)
+    return frame, records_of(frame, schema)
+
+
+def test_not_ready_until_the_model_is_warm(served):
+    app = App(served)
+    assert call(app, "GET", "/v2/health/live").status == 200
+    assert call(app, "GET", "/v2/health/ready").status == 503
+    assert call(app, "GET", f"/v2/models/{MODEL_NAME}/ready").status == 503
+    start_up(app)
+    assert call(app, "GET", "/v2/health/ready").json() == {"ready": True}
+    assert call(app, "GET", f"/v2/models/{MODEL_NAME}/ready").status == 200
+
+
+def test_refuses_to_start_without_a_loadable_model(tmp_path, capsys):
+    with pytest.raises(SystemExit) as missing:
+        main(["--model", str(tmp_path / "absent.onnx")])
+    assert "absent.onnx not found" in str(missing.value)
+    corrupt = tmp_path / "model.onnx"
+    corrupt.write_bytes(b"not an onnx model")
+    with pytest.raises(SystemExit) as bad:
+        main(["--model", str(corrupt)])
+    assert "is not a loadable ONNX model" in str(bad.value)
+    assert "\n" not in str(bad.value)
+    with pytest.raises(ModelLoadError, match="cannot be read"):
+        ServedModel.load(tmp_path, "a-directory")
+
+
+def test_a_triton_client_reads_metadata_and_infers(server_url, served, fitted, rows, schema):
+    """tritonclient speaks OIP v2 as KServe and Triton do; it works here unchanged."""
+    frame, records = rows
+    client = triton.InferenceServerClient(server_url)
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready(MODEL_NAME) and client.is_model_ready(MODEL_NAME, "1.2.0")
+    metadata = client.get_model_metadata(MODEL_NAME)
+    assert [item["name"] for item in metadata["inputs"]] == list(schema.features)
+    inputs = []
+    for tensor in tensors_of(records, served):
+        item = triton.InferInput(tensor["name"], tensor["shape"], tensor["datatype"])
+        dtype = object if tensor["datatype"] == "BYTES" else np.float32
+        item.set_data_from_numpy(
+            np.array(tensor["data"], dtype=dtype).reshape(-1, 1), binary_data=False
+        )
+        inputs.append(item)
+    outputs = [triton.InferRequestedOutput(name, binary_data=False) for name in served.outputs]
+    result = client.infer(MODEL_NAME, inputs, outputs=outputs, model_version="1.2.0")
+    want = expected(fitted, frame, schema)
+    if schema.is_classification:
+        np.testing.assert_allclose(result.as_numpy("probabilities"), want, atol=1e-4)
+        labels = [str(label) for label in fitted.classes_[want.argmax(axis=1)]]
+        assert result.as_numpy("label").tolist() == labels
+    else:
+        np.testing.assert_allclose(result.as_numpy("variable").ravel(), want, rtol=1e-4)
+    client.close()
+
+
+def test_oip_documents_as_the_spec_describes(app, served, rows):
+    assert call(app, "GET", "/v2").json() == {
+        "name": MODEL_NAME,
+        "version": "1.2.0",
+        "extensions": [],
+    }
+    metadata = call(app, "GET", f"/v2/models/{MODEL_NAME}/versions/1.2.0").json()
+    assert metadata["versions"] == ["1.2.0"] and metadata["platform"] == "onnxruntime_onnx"
+    assert {item["datatype"] for item in metadata["inputs"]} <= {"FP32", "BYTES"}
+    _, records = rows
+    first = list(served.outputs)[-1]
+    body = {"id": "req-1", "inputs": tensors_of(records, served), "outputs": [{"name": first}]}
+    response = call(app, "POST", INFER, body)
+    assert response.status == 200, response.body
+    answer = response.json()
+    assert answer["id"] == "req-1" and answer["model_version"] == "1.2.0"
+    [output] = answer["outputs"]
+    assert output["name"] == first and output["shape"][0] == len(records)
+    assert len(output["data"]) == math.prod(output["shape"])
+    assert call(app, "GET", f"/v2/models/{MODEL_NAME}/versions/0.0.1").status == 404
+    assert call(app, "POST", "/v2/models/other-model/infer", body).status == 404
+
+
+def test_predict_answers_by_feature_name(app, fitted, rows, schema):
+    frame, records = rows
+    response = call(app, "POST", "/predict", {"records": records})
+    assert response.status == 200, response.body
+    answer = response.json()
+    assert answer["model_version"] == "1.2.0"
+    want = expected(fitted, frame, schema)
+    if schema.is_classification:
+        got = [
+            [p["probabilities"][str(label)] for label in fitted.classes_]
+            for p in answer["predictions"]
+        ]
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    else:
+        got = [prediction["value"] for prediction in answer["predictions"]]
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_predict_takes_null_as_a_gap(app, rows, schema):
+    _, records = rows
+    gaps = dict.fromkeys(schema.features)
+    response = call(app, "POST", "/predict", {"records": [gaps, records[0]]})
+    assert response.status == 200, response.body
+    assert len(response.json()["predictions"]) == 2
+
+
+def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
+    """(method, path, body, headers, status, what the error must say)."""
+    first = next(iter(served.features))
+    wrong = "text" if served.features[first] == "numeric" else 5
+    tensors = tensors_of([record], served)
+    return [
+        ("POST", "/predict", b"{", None, 400, "malformed JSON"),
+        ("POST", "/predict", b"\xff\xfe", None, 400, "malformed JSON"),
+        ("POST", "/predict", None, None, 400, "empty body"),
+        ("POST", "/predict", {"records": 3}, None, 400, '{"records"'),
+        ("POST", "/predict", [record], None, 400, '{"records"'),
+        ("POST", "/predict", {"records": []}, None, 400, "empty batch"),
+        ("POST", "/predict", {"records": [{**record, "colour": 1}]}, None, 400, "unknown feature"),
+        ("POST", "/predict", {"records": [{}]}, None, 400, f"missing feature {first}"),
+        ("POST", "/predict", {"records": [{**record, first: wrong}]}, None, 400, repr(first)),
+        ("POST", "/predict", {"records": [{**record, first: [1]}]}, None, 400, repr(first)),
+        ("POST", "/predict", {"records": [record] * 51}, None, 413, "maximum of 50"),
+        ("POST", "/predict", b" " * (65 * 1024), None, 413, "limit"),
+        ("POST", "/predict", {"records": ["row"]}, None, 400, "record 0"),
+        ("GET", "/predict", None, None, 405, "not allowed"),
+        ("GET", "/nowhere", None, None, 404, "no route"),
+        ("POST", INFER, {"inputs": []}, None, 400, "non-empty list"),
+        ("POST", INFER, {"inputs": tensors[1:]}, None, 400, f"missing input {first}"),
+        ("POST", INFER, {"inputs": [*tensors, tensors[0]]}, None, 400, "twice"),
+        ("POST", INFER, {"inputs": [{**tensors[0], "datatype": "INT8"}]}, None, 400, "datatype"),
+        ("POST", INFER, {"inputs": [{**tensors[0], "shape": [1, 2]}]}, None, 400, "shape"),
+        ("POST", INFER, {"inputs": [{**tensors[0], "shape": [3, 1]}]}, None, 400, "needs 3"),
+        ("POST", INFER, {"inputs": [{**tensors[0], "name": "x"}]}, None, 400, "unknown input"),
+        ("POST", INFER, {"inputs": tensors, "outputs": [{"name": "y"}]}, None, 400, "output"),
+        (
+            "POST",
+            INFER,
+            {"inputs": tensors},
+            {"Inference-Header-Content-Length": "10"},
+            400,
+            "binary tensor extension",
+        ),
+    ]
+
+
+def test_bad_input_gets_a_4xx_naming_the_problem(app, served, rows):
+    _, records = rows
+    for method, path, body, headers, status, message in bad_requests(served, records[0]):
+        response = call(app, method, path, body, headers)
+        assert response.status == status, (path, body, response.body)
+        assert message in response.json()["error"], (message, response.body)
+
+
+def test_numbers_beyond_float32_are_refused(app, served, rows, schema):
+    if not schema.numeric:
+        pytest.skip("no numeric feature")
+    _, records = rows
+    for value in (1e39, -(10**400)):
+        record = {**records[0], schema.numeric[0]: value}
+        response = call(app, "POST", "/predict", {"records": [record]})
+        assert response.status == 400 and "float32" in response.json()["error"]
+
+
+def test_metrics_follow_prometheus_conventions(app, served, rows):
+    _, records = rows
+    call(app, "POST", "/predict", {"records": records})
+    call(app, "POST", "/predict", b"{")
+    call(app, "GET", f"/v2/models/{MODEL_NAME}")
+    response = call(app, "GET", "/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.body.decode())
+        for sample in family.samples
+    }
+
+    def value(metric, /, **labels):
+        return samples[(metric, tuple(sorted(labels.items())))]
+
+    assert value("http_requests_total", route="/predict", method="POST", status="200") == 1
+    assert value("http_requests_total", route="/predict", method="POST", status="400") == 1
+    # The route template, not the raw path, so model names cannot multiply the series.
+    assert value("http_requests_total", route="/v2/models/{name}", method="GET", status="200") == 1
+    assert value("http_request_duration_seconds_count", route="/predict", method="POST") == 2
+    info = value("model_info", name=MODEL_NAME, version="1.2.0", sha256=served.sha256)
+    assert info == 1
+    assert value("model_predicted_rows_total") == len(records)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_no_body_makes_a_5xx(served, data):
+    """Fuzz: any JSON (or bytes), shaped like a request or not, gets a 2xx or a 4xx."""
+    app = App(served, Limits(max_batch_rows=20, max_body_bytes=4096))
+    names = list(served.features)
+    value = JSON | st.sampled_from(["", "a", "NaN"]) | st.floats(width=32)
+    record = st.dictionaries(st.sampled_from([*names, "other"]), value, max_size=len(names) + 1)
+    tensor = st.fixed_dictionaries(
+        {
+            "name": st.sampled_from([*names, "x"]),
+            "datatype": st.sampled_from(["FP32", "BYTES", "INT64", 1]),
+            "shape": st.lists(st.integers(-2, 3), max_size=3) | JSON,
+            "data": st.lists(value, max_size=4) | JSON,
+        }
+    )
+    body = data.draw(
+        st.one_of(
+            JSON,
+            st.binary(max_size=64),
+            st.builds(lambda records: {"records": records}, st.lists(record, max_size=3)),
+            st.builds(lambda inputs: {"inputs": inputs}, st.lists(tensor, max_size=3)),
+        )
+    )
+    path = data.draw(st.sampled_from(["/predict", INFER]))
+    response = call(app, "POST", path, body)
+    assert response.status < 500, (path, body, response.body)
