@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "inference.py": "ONNX (onnxruntime) vs scikit-learn",
     "pipeline.py": "Pipeline timings",
+    "serving.py": "HTTP serving: ONNX server vs FastAPI + scikit-learn",
 }
 
 
@@ -26,7 +27,10 @@ def main() -> None:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     packages = ", ".join(
         f"{name} {version(name)}"
-        for name in ("scikit-learn", "onnxruntime", "skl2onnx", "onnx", "dvc", "numpy", "pandas")
+        for name in (
+            *("scikit-learn", "onnxruntime", "skl2onnx", "onnx", "dvc", "numpy", "pandas"),
+            *("uvicorn", "fastapi"),
+        )
     )
     print("# Benchmarks\n")
     print("Written by `make bench`; do not edit by hand.\n")
