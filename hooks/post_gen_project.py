@@ -1,8 +1,9 @@
 """Record the answers so the project can follow the template later.
 
 Writes `.cruft.json` in the format `cruft update` reads (template, commit, context), so a generated
-project can pull in template fixes. Nothing is pruned here: optional files are expressed in their
-names. Standard library only, no network.
+project can pull in template fixes. Optional files are expressed in their names; the folders such a
+name leaves empty (the deploy action without a deploy target) are removed. Standard library only,
+no network.
 """
 
 import json
@@ -35,3 +36,6 @@ if __name__ == "__main__":
         "directory": None,
     }
     Path(".cruft.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    for folder in sorted(Path(".github").rglob("*"), reverse=True):  # deepest first
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()

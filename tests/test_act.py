@@ -9,6 +9,7 @@ test is a temporary bake; the test venv stands in for setup-python.
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import onnx
 import pytest
 import yaml
-from conftest import OWNER_REPO, SHARED_VENV, TEMPLATE, bake, git, make, run
+from conftest import OWNER_REPO, SHARED_VENV, TEMPLATE, assert_mermaid_parses, bake, git, make, run
 
 ACT_DIR = TEMPLATE / "tests" / "act"
 ACTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__actions"]
@@ -29,6 +30,7 @@ def act(
     workflow: str,
     record: Path,
     secrets: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ):
     """Run one workflow under act; returns the completed process (output kept for asserts).
     The recording stand-ins in tests/act/bin (cml, gh, kubectl) come first on PATH."""
@@ -52,12 +54,13 @@ def act(
         "--env", f"STUB_VENV={SHARED_VENV}",
         "--env", f"STUB_RECORD={record}",
         "--env", f"STUB_BIN={ACT_DIR / 'bin'}",
+        *[arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")],
     ]  # fmt: skip
     path = os.pathsep.join([str(ACT_DIR / "bin"), str(SHARED_VENV / "bin"), os.environ["PATH"]])
-    env = {**os.environ, "PATH": path}
     result = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, timeout=900
-    )
+        command, cwd=project, env={**os.environ, "PATH": path}, capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
     (record / "act.log").write_text(result.stdout + result.stderr)
     return result
 
@@ -144,6 +147,7 @@ def test_retrain_pushes_what_main_needs_to_the_remote(set_up_project, tmp_path):
         "data/raw/dataset.csv",
         "data/prepared/train.csv",
         "data/prepared/test.csv",
+        "data/prepared/reference.csv",
         "models/model.joblib",
         "models/model.onnx",
     }
@@ -165,17 +169,15 @@ def test_ci_lints_and_tests(tmp_path):
     assert "make lint" in result.stdout and " passed" in result.stdout
 
 
-def tagged_project(set_up_project: Path, tmp_path: Path, tag: str) -> Path:
+def shared_remote(set_up_project: Path, tmp_path: Path) -> Path:
     """A copy whose commit carries a DVC remote every clone reaches (the runner has no
-    config.local), with everything pushed to it, tagged for release. The origin's owner is
-    mixed case, as GitHub allows and GHCR does not."""
+    config.local), with everything pushed to it. The origin's owner is mixed case, as GitHub
+    allows and GHCR does not."""
     project = copy_of(set_up_project, tmp_path)
-    remote = tmp_path / "team-remote"
     dvc = str(SHARED_VENV / "bin" / "dvc")
-    run([dvc, "remote", "add", "--default", "team", str(remote)], cwd=project)
+    run([dvc, "remote", "add", "--default", "team", str(tmp_path / "team-remote")], cwd=project)
     run([dvc, "push", "--remote", "team"], cwd=project)  # config.local still names `local`
     git(project, "commit", "--quiet", "--all", "--message", "Share the DVC remote")
-    git(project, "tag", tag)
     git(project, "remote", "set-url", "origin", "https://github.com/Acme/Act-Demo.git")
     return project
 
@@ -187,25 +189,36 @@ def release_event(tag: str) -> dict:
 
 @pytest.mark.xdist_group("act-setup")
 def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, tmp_path):
-    project = tagged_project(set_up_project, tmp_path, "v1.2.0")
+    project = shared_remote(set_up_project, tmp_path)
+    git(project, "tag", "v1.2.0")
     record = tmp_path / "record"
-    kubeconfig = "apiVersion: v1\nkind: Config\n"
+    # The latest release's metrics, slightly better than this model: within the allowed drop.
+    latest = tmp_path / "latest-metrics.json"
+    scores = json.loads((project / "metrics/scores.json").read_text())
+    latest.write_text(json.dumps({"version": "1.1.0", "scores": {**scores, "roc_auc": 0.999}}))
     result = act(
         project, "push", release_event("v1.2.0"), "release.yml", record,
-        secrets={"KUBECONFIG": kubeconfig},
+        secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
+        env={"STUB_GH_LATEST_METRICS": str(latest)},
     )  # fmt: skip
+    log = result.stdout + result.stderr
     assert result.returncode == 0, result.stdout[-6000:]
+    assert "release: promotion: v1.2.0 against the latest release v1.1.0: `roc_auc`" in log
+    assert "6 files fetched" in log and "Stage 'export' didn't change, skipping" in log
 
     # The release files, checked against their SHA256SUMS, reached `gh release create`.
     released = record / "release"
-    names = {"model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "SHA256SUMS"}
-    assert {path.name for path in released.iterdir()} == names
+    names = {"model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "image.txt"}
+    assert {path.name for path in released.iterdir()} == {*names, "SHA256SUMS"}
+    listed = {}
     for line in (released / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split("  ")
+        listed[name] = digest
         assert hashlib.sha256((released / name).read_bytes()).hexdigest() == digest, name
+    assert set(listed) == names
     args = (record / "gh-args.txt").read_text().splitlines()
     assert args[:3] == ["release", "create", "v1.2.0"] and "--verify-tag" in args
-    assert "--prerelease" not in args
+    assert "--latest" in args and "--prerelease" not in args
     assert (record / "gh-env.txt").read_text().startswith("GH_REPO=Acme/Act-Demo GH_TOKEN=set")
 
     # The exact model of the tagged commit (from the DVC remote), stamped with the version.
@@ -234,7 +247,9 @@ def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, 
     assert (record / "attest-images.txt").read_text().strip() == (
         f"ghcr.io/acme/act-demo@{digest} push=true"
     )
-    assert set((record / "attest-files.txt").read_text().split()) == names
+    assert set((record / "attest-files.txt").read_text().split()) == {*names, "SHA256SUMS"}
+    # The release names the image it shipped, for rollback.yml.
+    assert (released / "image.txt").read_text().strip() == f"ghcr.io/acme/act-demo@{digest}"
     assert (record / "docker-login.txt").read_text().strip() == "ghcr.io password=set"
 
     # Kubernetes: the base manifests with that image, pinned by digest; then a rollout wait.
@@ -261,3 +276,108 @@ def test_release_refuses_a_tag_that_is_not_semver(set_up_project, tmp_path):
     assert result.returncode != 0
     assert "tag 'v1.2' is not a release tag: use vMAJOR.MINOR.PATCH" in log
     assert "make release-assets" not in log and not (record / "gh-args.txt").exists()
+
+
+def with_incoming_batch(project: Path, scale: float) -> None:
+    """data/incoming/batch.csv tracked with DVC and pushed: the test split, with the tumour-size
+    columns multiplied by `scale` (1.0: unchanged data)."""
+    test_split = (project / "data/prepared/test.csv").read_text().splitlines()
+    header = test_split[0].split(",")
+    sized = {i for i, name in enumerate(header) if name.endswith(("radius", "perimeter", "area"))}
+    rows = [
+        ",".join(
+            str(float(value) * scale) if i in sized else value
+            for i, value in enumerate(line.split(","))
+        )
+        for line in test_split[1:]
+    ]
+    (project / "data/incoming").mkdir()
+    (project / "data/incoming/batch.csv").write_text("\n".join([test_split[0], *rows]) + "\n")
+    dvc = str(SHARED_VENV / "bin" / "dvc")
+    run([dvc, "add", "data/incoming"], cwd=project)
+    run([dvc, "push", "--remote", "team"], cwd=project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "A new batch")
+
+
+SCHEDULE = {"schedule": "17 6 * * *", "repository": REPOSITORY}
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_drift_opens_one_issue_when_the_batch_drifted(set_up_project, tmp_path):
+    project = shared_remote(set_up_project, tmp_path)
+    with_incoming_batch(project, scale=1.5)
+    record = tmp_path / "record"
+    result = act(project, "schedule", SCHEDULE, "drift.yml", record)
+    assert result.returncode == 0, result.stdout[-6000:]
+
+    report = json.loads((record / "artifacts/drift-report/report.json").read_text())
+    assert report["status"] == "drift" and report["rows"]["batch"] == 114
+    assert {"mean_radius", "worst_area"} <= set(report["drifted"])
+    assert not {"mean_texture", "smoothness_error"} & set(report["drifted"])
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls[0].startswith("issue list --label drift --state open")
+    assert calls[1].startswith("label create drift")
+    title = (record / "issue-title.txt").read_text().strip()
+    assert calls[2] == f"issue create --title {title} --label drift --body-file issue.md"
+    assert re.fullmatch(r"Drift: \d+ of 30 features( and the predictions)? \(act-demo\)", title)
+    body = (record / "issue-body.md").read_text()
+    assert body.startswith("## ❌ Drift: ") and "Found by https://github.com/" in body
+    assert_mermaid_parses(record / "issue-body.md")
+    assert not any(call.startswith("workflow run") for call in calls), "DRIFT_RETRAINS is unset"
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_drift_closes_the_issue_when_the_batch_is_clean(set_up_project, tmp_path):
+    project = shared_remote(set_up_project, tmp_path)
+    with_incoming_batch(project, scale=1.0)
+    record = tmp_path / "record"
+    result = act(
+        project, "schedule", SCHEDULE, "drift.yml", record, env={"STUB_GH_OPEN_ISSUE": "12"}
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    report = json.loads((record / "artifacts/drift-report/report.json").read_text())
+    assert report["status"] == "ok" and report["drifted"] == []
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls[1].startswith("issue close 12 --comment Drift cleared: https://github.com/")
+    assert not any(call.startswith(("issue create", "issue edit")) for call in calls)
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_rollback_redeploys_the_release_digest(set_up_project, tmp_path):
+    project = copy_of(set_up_project, tmp_path)
+    digest = "sha256:" + "c0ffee" * 10 + "abcd"
+    stand_ins = {
+        "STUB_GH_RELEASES": "v1.1.0 v1.2.0",
+        "STUB_GH_IMAGE": f"ghcr.io/acme/act-demo@{digest}",
+    }
+    secrets = {"KUBECONFIG": "apiVersion: v1\\nkind: Config\\n"}
+
+    def rollback(version: str, record: Path):
+        event = {"inputs": {"version": version}, "repository": REPOSITORY}
+        return act(project, "workflow_dispatch", event, "rollback.yml", record, secrets, stand_ins)
+
+    refused = rollback("v1.2", tmp_path / "bad")
+    assert refused.returncode != 0
+    assert (
+        "tag 'v1.2' is not a release tag: use vMAJOR.MINOR.PATCH" in refused.stdout + refused.stderr
+    )
+    unknown = rollback("v9.9.9", tmp_path / "unknown")
+    assert unknown.returncode != 0 and "v9.9.9 has no GitHub Release" in unknown.stdout
+    for record in (tmp_path / "bad", tmp_path / "unknown"):
+        assert not (record / "kubectl-calls.txt").exists(), "nothing was deployed"
+
+    record = tmp_path / "good"
+    result = rollback("1.1.0", record)
+    assert result.returncode == 0, result.stdout[-6000:]
+    kustomization = yaml.safe_load((record / "kustomization.yaml").read_text())
+    assert kustomization["images"] == [
+        {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": digest}
+    ]
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls == [
+        "release view v1.1.0 --json tagName",
+        "release download v1.1.0 --pattern image.txt --dir release",
+        "release edit v1.1.0 --latest",
+    ]
+    assert "docker-build.txt" not in {path.name for path in record.iterdir()}, "never rebuilds"

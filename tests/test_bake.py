@@ -28,9 +28,11 @@ COMMON_FILES = {
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/pr-report-comment.yml",
+    ".github/workflows/drift.yml",
     ".github/workflows/pr-report.yml",
     ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",
+    ".github/workflows/rollback.yml",
     ".github/zizmor.yml",
     ".dvc/.gitignore",
     ".dvc/config",
@@ -46,6 +48,7 @@ COMMON_FILES = {
     "src/{module}/__init__.py",
     "src/{module}/charts.py",
     "src/{module}/datasets.py",
+    "src/{module}/drift.py",
     "src/{module}/errors.py",
     "src/{module}/features.py",
     "src/{module}/healthcheck.py",
@@ -69,19 +72,24 @@ COMMON_FILES = {
     "tests/serving/conftest.py",
     "tests/serving/test_serve.py",
     "tests/unit/test_datasets.py",
+    "tests/unit/test_drift.py",
     "tests/unit/test_features.py",
     "tests/unit/test_models.py",
+    "tests/unit/test_release.py",
     "tests/unit/test_report.py",
     "tests/unit/test_schema.py",
 }
-# GitHub expressions (${{ }}) are meant to stay; Jinja's are not.
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")
+# GitHub expressions (${{ }}) and docker/metadata-action's patterns ({{version}}) are meant to
+# stay; Jinja's are not.
+LEFTOVER = re.compile(r"(?<!\$)\{\{(?!(?:version|major|minor)\}\})|\{%|cookiecutter")
 
 
 def expected_files(answers: dict[str, str], module: str) -> set[str]:
     files = {name.format(module=module) for name in COMMON_FILES}
     if answers["license"] != "proprietary":
         files.add("LICENSE")
+    if answers["deploy_target"] != "none":
+        files.add(".github/workflows/deploy.yml")
     return files
 
 
@@ -173,13 +181,14 @@ def test_workflows_pass_actionlint_zizmor_and_schema(baked):
     tools = SHARED_VENV / "bin"
     env = {"PATH": f"{tools}:{os.environ['PATH']}"}  # actionlint finds shellcheck here
     run([str(tools / "actionlint"), *files], cwd=project, env=env)
-    zizmor = run(
-        [str(tools / "zizmor"), "--offline", "--persona=pedantic", ".github/workflows"], cwd=project
-    )
+    zizmor = run([str(tools / "zizmor"), "--offline", "--persona=pedantic", "."], cwd=project)
     assert "No findings to report" in zizmor.stdout + zizmor.stderr
     schema = str(tools / "check-jsonschema")
     run([schema, "--builtin-schema", "vendor.github-workflows", *files], cwd=project)
     run([schema, "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"], cwd=project)
+    actions = [str(path) for path in (project / ".github/actions").rglob("action.yml")]
+    if actions:
+        run([schema, "--builtin-schema", "vendor.github-actions", *actions], cwd=project)
 
 
 def test_workflow_security_policy(baked):
@@ -193,8 +202,8 @@ def test_workflow_security_policy(baked):
         tagged = isinstance(triggers, dict) and "tags" in (triggers.get("push") or {})
         for job_name, job in workflow["jobs"].items():
             where = f"{name}: {job_name}"
-            assert 0 < job["timeout-minutes"] <= 90, where
             assert "permissions" in job, where
+            assert 0 < job["timeout-minutes"] <= 90, where
             for step in job.get("steps", []):
                 assert "${{" not in step.get("run", ""), f"{where}: expression inside run"
                 if step.get("uses", "").startswith("actions/checkout@"):
@@ -203,7 +212,9 @@ def test_workflow_security_policy(baked):
                     assert "cache" not in step.get("uses", ""), f"{where}: cache in a tag workflow"
                     if "setup-uv" in step.get("uses", ""):
                         assert step["with"]["enable-cache"] is False, f"{where}: uv cache"
-    text = "\n".join(p.read_text() for p in (project / ".github/workflows").glob("*.yml"))
+    text = "\n".join(p.read_text() for p in (project / ".github").rglob("*.yml"))
     uses = [line for line in text.splitlines() if line.strip().startswith(("uses:", "- uses:"))]
-    unpinned = [line for line in uses if not PIN.match(line)]
+    # Third-party actions by SHA; this repository's own deploy action by path.
+    local = re.compile(r"^\s*(?:- )?uses: \./\.github/actions/deploy$")
+    unpinned = [line for line in uses if not PIN.match(line) and not local.match(line)]
     assert uses and not unpinned, unpinned

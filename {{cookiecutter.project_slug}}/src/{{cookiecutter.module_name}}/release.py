@@ -3,6 +3,7 @@
   release check v1.2.0                  is the tag semver? (standard library only)
   release build --tag v1.2.0 --out dist  model.onnx, model-card.md, metrics.json
   release checksums dist                 SHA256SUMS, in `sha256sum -c` format
+  release promote --latest <metrics.json>  refuse a model worse than the latest release's
 
 `make release-assets` runs all three plus the SBOM; .github/workflows/release.yml runs that target.
 The tag is the model version: it goes into the ONNX metadata, the model card and the image labels.
@@ -165,6 +166,29 @@ def build(tag: str, out: Path) -> None:
     print(f"release: {version} -> {out}/ (model.onnx, model-card.md, metrics.json)")
 
 
+def promote(candidate: Path, latest: Path, allow_worse: bool) -> str:
+    """The promotion rule: not worse than the latest (deployed) release on the primary metric,
+    beyond the allowed drop of params.yaml `report.gate` (the PR gate's rule), unless allowed."""
+    from .params import load_params
+    from .report import Results, gate_from_params, verdict
+
+    new, old = (json.loads(path.read_text()) for path in (candidate, latest))
+    result = verdict(
+        gate_from_params(load_params()),
+        Results(f"v{old.get('version')}", scores=old.get("scores", {})),
+        Results(f"v{new['version']}", scores=new["scores"]),
+    )
+    summary = f"v{new['version']} against the latest release v{old.get('version')}: {result.text}"
+    if result.passed:
+        return f"release: promotion: {summary}"
+    if allow_worse:
+        return f"release: promotion: {summary}; released anyway (allow-worse)"
+    raise PipelineError(
+        f"{summary}. To release it anyway, run release.yml by hand on tag v{new['version']} "
+        "with allow-worse"
+    )
+
+
 def checksums(folder: Path) -> None:
     lines = [
         f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}"
@@ -185,6 +209,10 @@ def main() -> None:
     build_command.add_argument("--out", type=Path, default=Path("dist"))
     sums = commands.add_parser("checksums", help="write SHA256SUMS for a folder")
     sums.add_argument("folder", type=Path)
+    rule = commands.add_parser("promote", help="compare with the latest release's metrics.json")
+    rule.add_argument("--latest", type=Path, required=True)
+    rule.add_argument("--candidate", type=Path, default=Path("dist/metrics.json"))
+    rule.add_argument("--allow-worse", action="store_true")
     args = parser.parse_args()
     if args.command == "check":
         version = version_of(args.tag)
@@ -195,6 +223,8 @@ def main() -> None:
         print(version)
     elif args.command == "build":
         build(args.tag, args.out)
+    elif args.command == "promote":
+        print(promote(args.candidate, args.latest, args.allow_worse))
     else:
         checksums(args.folder)
 

@@ -89,18 +89,11 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
     """Return the schema's columns, typed: numeric as float, categorical and labels as text."""
-    columns = [*schema.features, schema.target]
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
+    if schema.target not in frame.columns:
+        missing = [c for c in [*schema.features, schema.target] if c not in frame.columns]
         raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
-    if frame.empty:
-        raise SchemaError(f"{source}: no rows")
+    typed = validate_features(frame, schema, source)
     rows = len(frame)
-    typed = pd.DataFrame(index=frame.index)
-    for column in schema.numeric:
-        typed[column] = _numeric(frame[column], column, source)
-    for column in schema.categorical:
-        typed[column] = frame[column].astype(object).where(frame[column].notna(), None)
     target = frame[schema.target]
     empty = int(target.isna().sum())
     if empty:
@@ -118,6 +111,21 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.Da
             )
         typed[schema.target] = labels.astype(object)
     return typed.reset_index(drop=True)
+
+
+def validate_features(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
+    """The feature columns, typed: for data without the target, such as a batch to check."""
+    missing = [column for column in schema.features if column not in frame.columns]
+    if missing:
+        raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
+    if frame.empty:
+        raise SchemaError(f"{source}: no rows")
+    typed = pd.DataFrame(index=frame.index)
+    for column in schema.numeric:
+        typed[column] = _numeric(frame[column], column, source)
+    for column in schema.categorical:
+        typed[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return typed
 
 
 def _numeric(values: pd.Series, column: str, source: str) -> pd.Series:

@@ -10,6 +10,10 @@ Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data
   POST /predict   {"records": [{"feature": value, ...}, ...]}
   GET  /metrics   Prometheus text format
 
+With PREDICTION_LOG set (a file, or "-" for stdout), a sample of the predictions
+(PREDICTION_LOG_SAMPLE, default all) is written as JSON lines; `make drift-batch` turns them into a
+batch to check for drift.
+
 Bad input is answered with 4xx and {"error": "<what is wrong>"}; it never reaches a 5xx.
 """
 
@@ -18,12 +22,14 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 import re
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +304,7 @@ class Request:
     params: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    request_id: str
 
     def json(self) -> Any:
         if not self.body:
@@ -306,6 +313,45 @@ class Request:
             return json.loads(self.body)
         except (UnicodeDecodeError, ValueError) as err:
             raise RequestError(f"malformed JSON: {err}") from None
+
+
+class PredictionLog:
+    """Sampled predictions as JSON lines: request id, model version, features, outputs, latency."""
+
+    def __init__(self, target: str, sample: float, model_version: str):
+        # Line-buffered: each prediction reaches the file (or the container log) as it happens.
+        self.stream = sys.stdout if target == "-" else open(target, "a", buffering=1)  # noqa: SIM115
+        self.sample = sample
+        self.model_version = model_version
+
+    def write(
+        self,
+        request_id: str,
+        features: dict[str, list[Any]],
+        outputs: list[dict[str, Any]],
+        started: float,
+    ) -> None:
+        if random.random() >= self.sample:
+            return
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        for row, output in enumerate(outputs):
+            line = {
+                "time": now,
+                "request_id": request_id,
+                "model_version": self.model_version,
+                "features": {name: _plain(values[row]) for name, values in features.items()},
+                "outputs": output,
+                "latency_ms": latency_ms,
+            }
+            self.stream.write(json.dumps(line) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a logged feature: NaN and "" (gaps as the model sees them) become null."""
+    if isinstance(value, float) and value != value:
+        return None
+    return None if value == "" else value
 
 
 class Metrics:
@@ -346,9 +392,15 @@ class Metrics:
 class App:
     """A small ASGI app: a few routes, JSON in and out, no framework on the hot path."""
 
-    def __init__(self, model: ServedModel, limits: Limits | None = None):
+    def __init__(
+        self,
+        model: ServedModel,
+        limits: Limits | None = None,
+        prediction_log: PredictionLog | None = None,
+    ):
         self.model = model
         self.limits = limits or Limits()
+        self.prediction_log = prediction_log
         self.ready = False
         self.metrics = Metrics(model)
         model_path = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
@@ -396,10 +448,15 @@ class App:
         body = request.json()
         if not isinstance(body, dict):
             raise RequestError("the infer request must be a JSON object with 'inputs'")
+        started = time.perf_counter()
         feed = self.model.feed_from_tensors(body.get("inputs"), self.limits.max_batch_rows)
         wanted = self.requested_outputs(body.get("outputs"))
         outputs = self.model.run(feed)
         self.metrics.rows.inc(len(next(iter(feed.values()))))
+        if self.prediction_log:
+            features = {name: values.ravel().tolist() for name, values in feed.items()}
+            predictions = self.model.predictions(outputs)
+            self.prediction_log.write(request.request_id, features, predictions, started)
         response = {
             "model_name": self.model.name,
             "model_version": self.model.version,
@@ -423,12 +480,14 @@ class App:
         if not isinstance(records, list):
             raise RequestError('send {"records": [{"<feature>": <value>, ...}, ...]}')
         _check_rows(len(records), self.limits.max_batch_rows)
+        started = time.perf_counter()
         outputs = self.model.run(self.model.feed_from_records(records))
         self.metrics.rows.inc(len(records))
-        return 200, {
-            "model_version": self.model.version,
-            "predictions": self.model.predictions(outputs),
-        }
+        predictions = self.model.predictions(outputs)
+        if self.prediction_log:
+            features = {name: [record[name] for record in records] for name in self.model.features}
+            self.prediction_log.write(request.request_id, features, predictions, started)
+        return 200, {"model_version": self.model.version, "predictions": predictions}
 
     async def prometheus(self, request: Request) -> tuple[int, Any]:
         return 200, prom.generate_latest(self.metrics.registry)
@@ -488,7 +547,7 @@ class App:
         try:
             route, handler, params = self.match(method, scope["path"])
             body = await self.read_body(headers, receive)
-            request = Request(params, headers, body)
+            request = Request(params, headers, body, request_id)
             status, payload = await handler(request)
         except RequestError as err:
             status, payload = err.status, {"error": str(err)}
@@ -565,11 +624,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-body-bytes", type=int, default=int(os.environ.get("MAX_BODY_BYTES", 4 * 1024 * 1024))
     )
+    parser.add_argument("--prediction-log", default=os.environ.get("PREDICTION_LOG", ""))
+    parser.add_argument(
+        "--prediction-log-sample",
+        type=float,
+        default=float(os.environ.get("PREDICTION_LOG_SAMPLE", "1")),
+    )
     args = parser.parse_args(argv)
     try:
         model = ServedModel.load(args.model, args.name)
     except ModelLoadError as err:
         sys.exit(f"serve: {err}")
+    if not 0 <= args.prediction_log_sample <= 1:
+        sys.exit("serve: PREDICTION_LOG_SAMPLE must be between 0 and 1")
+    try:
+        log = (
+            PredictionLog(args.prediction_log, args.prediction_log_sample, model.version)
+            if args.prediction_log
+            else None
+        )
+    except OSError as err:
+        sys.exit(f"serve: cannot write the prediction log {args.prediction_log}: {err.strerror}")
     import uvicorn  # only the server process needs it, not the tests that build an App
 
     print(
@@ -578,7 +653,7 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     uvicorn.run(
-        App(model, Limits(args.max_batch_rows, args.max_body_bytes)),
+        App(model, Limits(args.max_batch_rows, args.max_body_bytes), log),
         host=args.host,
         port=args.port,
         access_log=False,

@@ -1,6 +1,7 @@
 """The serving app: the Open Inference Protocol v2 contract (with a real Triton client), /predict,
 /metrics, readiness, and bad input answered with a 4xx that names the problem, never a 5xx."""
 
+import json
 import math
 
 import numpy as np
@@ -11,8 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from {{ cookiecutter.module_name }}.drift import batch_from_logs
 from {{ cookiecutter.module_name }}.features import model_inputs
-from {{ cookiecutter.module_name }}.serve import App, Limits, ModelLoadError, ServedModel, main
+from {{ cookiecutter.module_name }}.serve import (
+    App,
+    Limits,
+    ModelLoadError,
+    PredictionLog,
+    ServedModel,
+    main,
+)
 
 INFER = f"/v2/models/{MODEL_NAME}/infer"
 
@@ -234,6 +243,28 @@ def test_metrics_follow_prometheus_conventions(app, served, rows):
     info = value("model_info", name=MODEL_NAME, version="1.2.0", sha256=served.sha256)
     assert info == 1
     assert value("model_predicted_rows_total") == len(records)
+
+
+def test_predictions_are_logged_for_drift_checks(served, rows, schema, tmp_path):
+    log = tmp_path / "predictions.jsonl"
+    app = start_up(App(served, prediction_log=PredictionLog(str(log), 1.0, served.version)))
+    _, records = rows
+    call(app, "POST", "/predict", {"records": records[:3]}, {"X-Request-ID": "req-7"})
+    call(app, "POST", INFER, {"inputs": tensors_of(records[:2], served)})
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == 5
+    assert [line["request_id"] for line in lines[:3]] == ["req-7"] * 3
+    assert {line["model_version"] for line in lines} == {"1.2.0"}
+    assert all(set(line["features"]) == set(schema.features) for line in lines)
+    assert all(line["latency_ms"] >= 0 for line in lines)
+    assert all(("label" in line["outputs"]) == schema.is_classification for line in lines)
+    batch = batch_from_logs([log], schema)
+    assert len(batch) == 5 and list(batch.columns) == list(schema.features)
+
+    quiet = tmp_path / "sampled-out.jsonl"
+    app = start_up(App(served, prediction_log=PredictionLog(str(quiet), 0.0, served.version)))
+    assert call(app, "POST", "/predict", {"records": records[:3]}).status == 200
+    assert quiet.read_text() == ""
 
 
 JSON = st.recursive(

@@ -1,4 +1,8 @@
-"""Stage prepare: validate the raw CSV against the schema and split it into train and test."""
+"""Stage prepare: validate the raw CSV against the schema and split it into train and test.
+
+It also saves the drift reference: a seeded sample of the training split that `make drift`
+compares new batches with.
+"""
 
 import argparse
 import json
@@ -11,6 +15,9 @@ from sklearn.model_selection import train_test_split
 from ..errors import run_stage
 from ..params import load_params
 from ..schema import Schema, SchemaError, load_frame, load_schema
+
+# Enough rows for stable deciles and tests; small enough to check a batch in a second.
+REFERENCE_ROWS = 5000
 
 
 def split(
@@ -57,6 +64,7 @@ def main() -> None:
     parser.add_argument("--train-out", type=Path, required=True)
     parser.add_argument("--test-out", type=Path, required=True)
     parser.add_argument("--summary-out", type=Path, required=True)
+    parser.add_argument("--reference-out", type=Path, required=True)
     args = parser.parse_args()
 
     params = load_params()
@@ -67,6 +75,9 @@ def main() -> None:
     args.train_out.parent.mkdir(parents=True, exist_ok=True)
     train.to_csv(args.train_out, index=False)
     test.to_csv(args.test_out, index=False)
+    # What drift checks compare new data with: a seeded sample of the training split.
+    reference = train.sample(n=min(len(train), REFERENCE_ROWS), random_state=params["base"]["seed"])
+    reference.to_csv(args.reference_out, index=False)
     summary = {"all": summarize(frame, schema), "train": len(train), "test": len(test)}
     args.summary_out.parent.mkdir(parents=True, exist_ok=True)
     args.summary_out.write_text(json.dumps(summary, indent=2) + "\n")

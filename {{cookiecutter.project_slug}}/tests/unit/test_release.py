@@ -1,0 +1,56 @@
+"""Release rules that need no pipeline run: which tags release, and the promotion rule."""
+
+import json
+
+import pytest
+
+from {{ cookiecutter.module_name }}.errors import PipelineError
+from {{ cookiecutter.module_name }}.params import load_params
+from {{ cookiecutter.module_name }}.release import promote, version_of
+
+
+@pytest.mark.parametrize(
+    ("tag", "version"),
+    [
+        ("v1.2.0", "1.2.0"),
+        ("v0.0.1", "0.0.1"),
+        ("v2.0.0-rc.1", "2.0.0-rc.1"),
+        ("v1.0.0-alpha", "1.0.0-alpha"),
+    ],
+)
+def test_release_tags_name_their_version(tag, version):
+    assert version_of(tag) == version
+
+
+@pytest.mark.parametrize(
+    "tag", ["1.2.0", "v1.2", "v01.2.0", "v1.2.0+build.5", "v1.2.0-", "release"]
+)
+def test_other_tags_are_refused_with_the_rule(tag):
+    with pytest.raises(PipelineError, match=r"use vMAJOR\.MINOR\.PATCH"):
+        version_of(tag)
+
+
+def metrics(tmp_path, name: str, version: str, value: float):
+    gate = load_params()["report"]["gate"]
+    path = tmp_path / name
+    path.write_text(json.dumps({"version": version, "scores": {gate["metric"]: value}}))
+    return path, gate
+
+
+def test_promotion_refuses_a_worse_model_unless_allowed(tmp_path):
+    latest, gate = metrics(tmp_path, "latest.json", "1.1.0", 0.90)
+    worse = 0.90 - 2 * gate["max_drop"] if gate["higher_is_better"] else 0.90 + 2 * gate["max_drop"]
+    candidate, _ = metrics(tmp_path, "candidate.json", "1.2.0", worse)
+    with pytest.raises(PipelineError) as refused:
+        promote(candidate, latest, allow_worse=False)
+    message = str(refused.value)
+    assert message.startswith("v1.2.0 against the latest release v1.1.0:")
+    assert "run release.yml by hand on tag v1.2.0 with allow-worse" in message
+    assert "released anyway" in promote(candidate, latest, allow_worse=True)
+
+
+def test_promotion_accepts_a_model_within_the_allowed_drop(tmp_path):
+    latest, gate = metrics(tmp_path, "latest.json", "1.1.0", 0.90)
+    close = 0.90 - gate["max_drop"] / 2 if gate["higher_is_better"] else 0.90 + gate["max_drop"] / 2
+    candidate, _ = metrics(tmp_path, "candidate.json", "1.2.0", close)
+    assert promote(candidate, latest, allow_worse=False).startswith("release: promotion: v1.2.0")
