@@ -89,7 +89,7 @@ def expected_files(answers: dict[str, str], module: str) -> set[str]:
     if answers["license"] != "proprietary":
         files.add("LICENSE")
     if answers["deploy_target"] != "none":
-        files.add(".github/workflows/deploy.yml")
+        files.add(".github/actions/deploy/action.yml")
     return files
 
 
