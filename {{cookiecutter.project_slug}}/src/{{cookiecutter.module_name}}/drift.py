@@ -428,7 +428,16 @@ def batch_from_logs(paths: list[Path], schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=list(schema.features))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit code: 0 no drift, 1 drift, 2 the check could not run (named in one line)."""
+    try:
+        return _main(argv)
+    except PipelineError as err:
+        print(f"drift: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="compare a batch with the training reference")
@@ -445,18 +454,15 @@ def main() -> None:
     logs.add_argument("logs", type=Path, nargs="+")
     logs.add_argument("--schema", type=Path, default=Path("data/schema.yaml"))
     logs.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "check":
-        sys.exit(check_command(args))
+        return check_command(args)
     frame = batch_from_logs(args.logs, load_schema(args.schema))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(f"drift: {len(frame)} logged predictions -> {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PipelineError as err:  # exit 2: the check could not run (1 means drift was found)
-        print(f"drift: {err}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())
