@@ -77,14 +77,14 @@ class Limits:
 class ServedModel:
     """An onnxruntime session plus what the model's metadata says about its inputs and outputs."""
 
-    def __init__(self, content: bytes, name: str, source: str = "<bytes>"):
+    def __init__(self, content: bytes, name: str, source: str = "<bytes>", threads: int = 1):
         self.name = name
         self.sha256 = hashlib.sha256(content).hexdigest()
         try:
             options = ort.SessionOptions()
-            # One thread per request: small models lose more to thread hand-offs than they gain,
-            # and replicas (not threads) are how this server scales.
-            options.intra_op_num_threads = int(os.environ.get("ORT_THREADS", "1"))
+            # One thread per inference by default: small models lose more to thread hand-offs
+            # than they gain, and replicas (not threads) are how this server scales.
+            options.intra_op_num_threads = threads
             self.session = ort.InferenceSession(
                 content, options, providers=["CPUExecutionProvider"]
             )
@@ -109,7 +109,7 @@ class ServedModel:
             raise ModelLoadError(f"{source}: inputs do not match the features in its metadata")
 
     @classmethod
-    def load(cls, path: Path, name: str) -> "ServedModel":
+    def load(cls, path: Path, name: str, threads: int = 1) -> "ServedModel":
         try:
             content = Path(path).read_bytes()
         except FileNotFoundError:
@@ -118,7 +118,7 @@ class ServedModel:
             ) from None
         except OSError as err:
             raise ModelLoadError(f"model file {path} cannot be read: {err.strerror}") from None
-        return cls(content, name, source=str(path))
+        return cls(content, name, source=str(path), threads=threads)
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = list(self.outputs)
@@ -613,26 +613,30 @@ class App:
 
 
 def main(argv: list[str] | None = None) -> None:
+    def setting(name: str, default: str) -> str:
+        return os.environ.get(name, default)
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=os.environ.get("MODEL_PATH", DEFAULT_MODEL))
-    parser.add_argument("--name", default=os.environ.get("MODEL_NAME", DEFAULT_NAME))
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    # Every option also reads its environment variable (the image sets them); argparse turns a
+    # bad value into one line, e.g. "argument --port: invalid int value: 'eighty'".
+    parser.add_argument("--model", type=Path, default=setting("MODEL_PATH", str(DEFAULT_MODEL)))
+    parser.add_argument("--name", default=setting("MODEL_NAME", DEFAULT_NAME))
+    parser.add_argument("--host", default=setting("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=setting("PORT", "8080"))
+    parser.add_argument("--max-batch-rows", type=int, default=setting("MAX_BATCH_ROWS", "1000"))
     parser.add_argument(
-        "--max-batch-rows", type=int, default=int(os.environ.get("MAX_BATCH_ROWS", "1000"))
+        "--max-body-bytes", type=int, default=setting("MAX_BODY_BYTES", str(4 * 1024 * 1024))
     )
+    parser.add_argument("--threads", type=int, default=setting("ORT_THREADS", "1"))
+    parser.add_argument("--prediction-log", default=setting("PREDICTION_LOG", ""))
     parser.add_argument(
-        "--max-body-bytes", type=int, default=int(os.environ.get("MAX_BODY_BYTES", 4 * 1024 * 1024))
-    )
-    parser.add_argument("--prediction-log", default=os.environ.get("PREDICTION_LOG", ""))
-    parser.add_argument(
-        "--prediction-log-sample",
-        type=float,
-        default=float(os.environ.get("PREDICTION_LOG_SAMPLE", "1")),
+        "--prediction-log-sample", type=float, default=setting("PREDICTION_LOG_SAMPLE", "1")
     )
     args = parser.parse_args(argv)
+    if args.threads < 1 or args.max_batch_rows < 1 or args.max_body_bytes < 1:
+        parser.error("ORT_THREADS, MAX_BATCH_ROWS and MAX_BODY_BYTES must be positive")
     try:
-        model = ServedModel.load(args.model, args.name)
+        model = ServedModel.load(args.model, args.name, args.threads)
     except ModelLoadError as err:
         sys.exit(f"serve: {err}")
     if not 0 <= args.prediction_log_sample <= 1:

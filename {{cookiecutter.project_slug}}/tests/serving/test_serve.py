@@ -84,6 +84,17 @@ def test_refuses_to_start_without_a_loadable_model(tmp_path, capsys):
         ServedModel.load(tmp_path, "a-directory")
 
 
+def test_bad_settings_are_named(monkeypatch, capsys):
+    monkeypatch.setenv("PORT", "eighty")
+    with pytest.raises(SystemExit):
+        main([])
+    assert "argument --port: invalid int value: 'eighty'" in capsys.readouterr().err
+    monkeypatch.setenv("PORT", "8080")
+    with pytest.raises(SystemExit):
+        main(["--max-batch-rows", "0"])
+    assert "MAX_BATCH_ROWS and MAX_BODY_BYTES must be positive" in capsys.readouterr().err
+
+
 def test_a_triton_client_reads_metadata_and_infers(server_url, served, fitted, rows, schema):
     """tritonclient speaks OIP v2 as KServe and Triton do; it works here unchanged."""
     frame, records = rows
