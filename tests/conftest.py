@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
+# Two xdist workers already fill both cores. Multi-threaded native code in their subprocesses
+# (OpenMP in scikit-learn's gradient boosting, BLAS, onnxruntime) would oversubscribe them, and
+# OpenMP's spinning threads then slow every stage several times over.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 # The venv running these tests also holds the generated project's pinned dependencies (see the
 # Makefile), so every bake shares it instead of installing its own.
