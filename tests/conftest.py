@@ -100,3 +100,19 @@ def set_up_project(tmp_path_factory) -> Path:
     git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
     git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
     return project
+
+
+def _expected_length(item: pytest.Item) -> int:
+    """0 for the longest work: the shared act project's group, then each task's lifecycle, the
+    own-data round trip, the other act runs; everything else is short."""
+    if item.get_closest_marker("xdist_group"):
+        return 0
+    for rank, part in enumerate(("test_project_lifecycle", "test_own_data", "test_act.py"), 1):
+        if part in item.nodeid:
+            return rank
+    return 4
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # xdist hands out work in collection order: longest first, so both workers finish together.
+    items.sort(key=_expected_length)
