@@ -205,16 +205,19 @@ def test_the_kserve_overlay_serves_the_onnx_model_over_v2(k8s_project):
     assert kustomization["resources"] == ["inferenceservice.yaml"]
 
 
-def recording_kubectl(folder: Path) -> dict[str, str]:
-    folder.mkdir()
-    script = folder / "kubectl"
-    script.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/calls.txt"\n')
-    script.chmod(0o755)
-    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+def recording_kubectl(record: Path) -> dict[str, str]:
+    """The act runs' recording kubectl (tests/act/bin) first on PATH, keeping what it gets."""
+    record.mkdir()
+    stand_ins = TEMPLATE / "tests" / "act" / "bin"
+    return {
+        **os.environ,
+        "PATH": f"{stand_ins}{os.pathsep}{os.environ['PATH']}",
+        "STUB_RECORD": str(record),
+    }
 
 
 def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
-    env = recording_kubectl(tmp_path / "bin")
+    env = recording_kubectl(tmp_path / "record")
     image = f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
     project = Path(shutil.copytree(k8s_project, tmp_path / "project"))
     command = ["make", "--no-print-directory", "deploy-kubernetes"]
@@ -222,7 +225,7 @@ def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
         refused = run(command, cwd=project, env={**env, "IMAGE": bad}, check=False)
         assert refused.returncode != 0
         assert "IMAGE must be <name>@sha256:<64 hex>" in refused.stderr
-    assert not (tmp_path / "bin/calls.txt").exists()
+    assert not (tmp_path / "record/kubectl-calls.txt").exists()
 
     run(command, cwd=project, env={**env, "IMAGE": image})
     overlay = project / "deploy/k8s/overlays/release"
@@ -230,7 +233,7 @@ def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
     assert written["images"] == [
         {"name": "serving-image", "newName": "ghcr.io/acme-org/k8s-demo", "digest": DIGEST}
     ]
-    assert (tmp_path / "bin/calls.txt").read_text().splitlines() == [
+    assert (tmp_path / "record/kubectl-calls.txt").read_text().splitlines() == [
         "apply -k deploy/k8s/overlays/release",
         "rollout status deployment/k8s-demo --timeout=5m",
     ]

@@ -228,14 +228,18 @@ def compare(
     return [judge(check, thresholds, alpha) for check in checks]
 
 
-def predict(model_path: Path, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """The ONNX model's label (classification) or value (regression) for every row."""
+def load_model(model_path: Path):
+    """An onnxruntime session for model.onnx, or one line saying why there is none."""
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises several types for a missing or bad file
         raise PipelineError(f"{model_path}: cannot load the model ({str(err)[:120]})") from None
+
+
+def predict(session: Any, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """The ONNX model's label (classification) or value (regression) for every row."""
     return session.run(None, onnx_feed(model_inputs(frame, schema)))[0].ravel()
 
 
@@ -252,7 +256,7 @@ def read_batch(source: Path, schema: Schema) -> pd.DataFrame:
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+    return charts.MISSING if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
 def _chart(check: Check) -> str:
@@ -354,9 +358,12 @@ def check_command(args: argparse.Namespace) -> int:
             f"{source}: {len(batch)} rows; drift needs at least {thresholds.min_rows} (params.yaml)"
         )
     reference = validate_features(read_csv(args.reference), schema, source=str(args.reference))
-    predictions = None
+    predictions, model_version = None, "no model"
     if args.model.exists():
-        predictions = (predict(args.model, reference, schema), predict(args.model, batch, schema))
+        session = load_model(args.model)  # once: both sides' predictions and the version
+        predictions = (predict(session, reference, schema), predict(session, batch, schema))
+        meta = session.get_modelmeta().custom_metadata_map
+        model_version = meta.get("model_version", "unknown")
     checks = compare(reference, batch, schema, thresholds, predictions)
     drifted = [check.name for check in checks if check.drifted]
     result = {
@@ -364,7 +371,7 @@ def check_command(args: argparse.Namespace) -> int:
         "project": "{{ cookiecutter.project_slug }}",
         "batch": str(source),
         "rows": {"batch": len(batch), "reference": len(reference)},
-        "model_version": _model_version(args.model),
+        "model_version": model_version,
         "drifted": drifted,
         "thresholds": asdict(thresholds),
         "checks": [{**asdict(check), "drifted": check.drifted} for check in checks],
@@ -373,15 +380,6 @@ def check_command(args: argparse.Namespace) -> int:
     verdict = f"drift in {', '.join(drifted)}" if drifted else "no drift"
     print(f"drift: {len(batch)} rows of {source} vs the training reference: {verdict}")
     return 1 if drifted and not args.no_fail else 0
-
-
-def _model_version(model: Path) -> str:
-    if not model.exists():
-        return "no model"
-    import onnxruntime as ort
-
-    meta = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_modelmeta()
-    return meta.custom_metadata_map.get("model_version", "unknown")
 
 
 def _write(args: argparse.Namespace, result: dict[str, Any], markdown: str) -> None:

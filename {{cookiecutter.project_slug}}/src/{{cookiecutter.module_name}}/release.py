@@ -15,9 +15,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PipelineError, run_stage
+
+if TYPE_CHECKING:  # the tag check runs before the pipeline's packages are installed
+    from .schema import Schema
 
 # vMAJOR.MINOR.PATCH with an optional pre-release (semver.org); no build metadata, because a
 # container tag cannot hold "+".
@@ -55,18 +58,15 @@ def stamp(model: bytes, version: str, git_sha: str) -> bytes:
     return proto.SerializeToString()
 
 
-def check_parity(model: bytes) -> dict[str, Any]:
+def check_parity(model: bytes, schema: "Schema", tolerance: dict[str, float]) -> dict[str, Any]:
     """Re-run the export stage's parity check on the file being released."""
     import joblib
     import onnxruntime as ort
 
     from .features import model_inputs
-    from .params import load_params
-    from .schema import load_frame, load_schema
+    from .schema import load_frame
     from .stages.export import parity
 
-    tolerance = load_params()["export"]
-    schema = load_schema(Path("data/schema.yaml"))
     fitted = joblib.load("models/model.joblib")
     inputs = model_inputs(load_frame(Path("data/prepared/test.csv"), schema), schema)
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -80,10 +80,7 @@ def check_parity(model: bytes) -> dict[str, Any]:
     return result
 
 
-def model_card(facts: dict[str, Any]) -> str:
-    from .schema import load_schema
-
-    schema = load_schema(Path("data/schema.yaml"))
+def model_card(facts: dict[str, Any], schema: "Schema") -> str:
     train = facts["params"]["train"]
     scores = "\n".join(f"| {name} | {value:.4f} |" for name, value in facts["scores"].items())
     features = "\n".join(f"| `{name}` | {kind} |" for name, kind in schema.features.items())
@@ -137,18 +134,21 @@ Files of this release are listed with their SHA-256 in `SHA256SUMS`.
 
 def build(tag: str, out: Path) -> None:
     version = version_of(tag)
-    from .report import git
+    import yaml
 
-    git_sha = os.environ.get("GITHUB_SHA") or git(Path.cwd(), "rev-parse", "HEAD") or "unknown"
+    from .params import load_params
+    from .report import data_version
+    from .schema import load_schema
+    from .stages.export import git_sha as commit
+
+    git_sha = commit()
     try:
         released = stamp(MODEL.read_bytes(), version, git_sha)
     except FileNotFoundError:
         raise PipelineError(f"{MODEL} is missing: run `make pull` or `make repro` first") from None
-    onnx_check = check_parity(released)
-
-    import yaml
-
-    from .report import data_version
+    params = load_params()
+    schema = load_schema(Path("data/schema.yaml"))
+    onnx_check = check_parity(released, schema, params["export"])
 
     facts = {
         "version": version,
@@ -157,12 +157,12 @@ def build(tag: str, out: Path) -> None:
         "scores": json.loads(Path("metrics/scores.json").read_text()),
         "data": json.loads(Path("metrics/data.json").read_text()),
         "onnx": onnx_check,
-        "params": yaml.safe_load(Path("params.yaml").read_text()),
+        "params": params,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(released)
     (out / "metrics.json").write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
-    (out / "model-card.md").write_text(model_card(facts))
+    (out / "model-card.md").write_text(model_card(facts, schema))
     print(f"release: {version} -> {out}/ (model.onnx, model-card.md, metrics.json)")
 
 

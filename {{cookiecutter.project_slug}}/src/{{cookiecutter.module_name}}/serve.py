@@ -99,6 +99,8 @@ class ServedModel:
         self.task: str = meta["task"]
         self.labels: list[str] | None = meta["labels"]
         self.features: dict[str, str] = meta["features"]
+        self.numeric = [name for name, kind in self.features.items() if kind != "categorical"]
+        self.categorical = [name for name, kind in self.features.items() if kind == "categorical"]
         self.inputs = {
             item.name: OIP_DATATYPES.get(item.type) for item in self.session.get_inputs()
         }
@@ -145,12 +147,12 @@ class ServedModel:
                 raise RequestError(
                     f"record {row}: missing feature {', '.join(missing)} (send null for a gap)"
                 )
-        numeric = [name for name, kind in self.features.items() if kind != "categorical"]
+        numeric = self.numeric
         block = _numbers(
             numeric, [[record[name] for record in records] for name in numeric], allow_null=True
         )
         feed = {name: block[i].reshape(-1, 1) for i, name in enumerate(numeric)}
-        for name in self.features.keys() - set(numeric):
+        for name in self.categorical:
             feed[name] = _categories(name, [record[name] for record in records])
         return feed
 
@@ -324,6 +326,10 @@ class PredictionLog:
         self.sample = sample
         self.model_version = model_version
 
+    def sampled(self) -> bool:
+        """Whether this request is logged: decided before its lines are put together."""
+        return random.random() < self.sample
+
     def write(
         self,
         request_id: str,
@@ -331,8 +337,6 @@ class PredictionLog:
         outputs: list[dict[str, Any]],
         started: float,
     ) -> None:
-        if random.random() >= self.sample:
-            return
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         for row, output in enumerate(outputs):
@@ -453,7 +457,7 @@ class App:
         wanted = self.requested_outputs(body.get("outputs"))
         outputs = self.model.run(feed)
         self.metrics.rows.inc(len(next(iter(feed.values()))))
-        if self.prediction_log:
+        if self.prediction_log and self.prediction_log.sampled():
             features = {name: values.ravel().tolist() for name, values in feed.items()}
             predictions = self.model.predictions(outputs)
             self.prediction_log.write(request.request_id, features, predictions, started)
@@ -484,7 +488,7 @@ class App:
         outputs = self.model.run(self.model.feed_from_records(records))
         self.metrics.rows.inc(len(records))
         predictions = self.model.predictions(outputs)
-        if self.prediction_log:
+        if self.prediction_log and self.prediction_log.sampled():
             features = {name: [record[name] for record in records] for name in self.model.features}
             self.prediction_log.write(request.request_id, features, predictions, started)
         return 200, {"model_version": self.model.version, "predictions": predictions}
