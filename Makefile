@@ -7,15 +7,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
-UV_VERSION := 0.13.8
+# One uv pin for the template and every generated project: the generated Makefile's.
+UV_VERSION := $(shell sed -n 's/^UV_VERSION := //p' '{{cookiecutter.project_slug}}/Makefile')
 DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test lint docs bench clean
+.PHONY: help demo test lint lint-python lint-workflows docs site bench bump-pins bake-check instance clean
 
 help: ## List the commands
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -44,16 +45,42 @@ demo: $(VENV)/.installed ## Bake with defaults into build/demo and run its pipel
 test: $(VENV)/.installed ## Run the template's whole test suite
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-lint: $(VENV)/.installed ## Lint the template's own Python (the template directory is linted as rendered output)
+# CI's instance job: the default project's own checks, as a user would run them after make demo.
+instance: demo ## make demo, then the default project's own make test, and a dvc repro that has nothing to do
+	$(MAKE) -C $(DEMO_DIR)/mlops-demo test
+	cd $(DEMO_DIR)/mlops-demo && .venv/bin/dvc repro && .venv/bin/dvc status --quiet
+
+BAKE_CHECK_DIR := build/bake-check
+bake-check: ## Bake every option value with only cookiecutter installed, under PYTHON (CI: 3.10)
+	rm -rf $(BAKE_CHECK_DIR)
+	$(PYTHON) -m venv $(BAKE_CHECK_DIR)/venv
+	$(BAKE_CHECK_DIR)/venv/bin/python -m pip install --quiet "$$(grep -o 'cookiecutter==[0-9.]*' pyproject.toml)"
+	$(BAKE_CHECK_DIR)/venv/bin/python tests/bake_check.py $(BAKE_CHECK_DIR)
+
+lint: lint-python lint-workflows ## Lint the template's own Python and workflows (the template directory is linted as rendered output)
+
+lint-python: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-workflows: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" $(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --persona=pedantic --quiet .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) build
 
-docs: $(VENV)/.installed ## Regenerate docs/options.md and the example reports in docs/examples/
+docs: $(VENV)/.installed ## Regenerate the generated docs: options, snippets from bakes, example reports (slow)
 	$(BIN)/python docs/options.py
+	$(BIN)/python docs/snippets.py
 	$(BIN)/python docs/examples.py
+
+site: $(VENV)/.installed ## Build the docs site into build/site (mkdocs --strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+bump-pins: ## Move action SHAs and tool versions to their newest releases (network; see tools/bump_pins.py)
+	$(PYTHON) tools/bump_pins.py $(if $(SUMMARY),--summary "$(SUMMARY)")
 
 bench: $(VENV)/.installed ## Run the benchmarks (bench/) and write docs/benchmarks.md
 	$(BIN)/python bench/report.py > build/benchmarks.md

@@ -1,18 +1,23 @@
-"""Write docs/options.md from cookiecutter.json: the prompts and the docs read one source."""
+"""Write docs/options.md from cookiecutter.json and cookiecutter.help.yml: the prompts, the test
+matrix and the docs read one source; the help file says what each option changes."""
 
 import json
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def render() -> str:
     context = json.loads((ROOT / "cookiecutter.json").read_text())
+    helps = yaml.safe_load((ROOT / "cookiecutter.help.yml").read_text())
     prompts = context["__prompts__"]
     lines = [
         "# Options",
         "",
-        "Generated from `cookiecutter.json` by `make docs`; do not edit by hand.",
+        "Generated from `cookiecutter.json` (questions, values) and `cookiecutter.help.yml`",
+        "(what each option changes) by `make docs`; do not edit by hand.",
         "Answer on the command line too: `cookiecutter --no-input <template> task=regression`.",
         "",
         "| option | question | default | values |",
@@ -33,7 +38,11 @@ def render() -> str:
             question, values = prompt, "free text"
             default = f"`{value}`" if "{{" not in value else "derived: `" + value + "`"
         lines.append(f"| `{key}` | {question} | {default} | {values} |")
-    return "\n".join(lines) + "\n"
+    lines += ["", "## What each option changes", ""]
+    for key in context:
+        if not key.startswith("_"):
+            lines += [f"### `{key}`", "", helps[key], ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 if __name__ == "__main__":

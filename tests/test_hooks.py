@@ -1,12 +1,14 @@
 """Bad answers are refused with one line naming the field, and leave no directory behind."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE, bake
+from cookiecutter.main import cookiecutter
 
 BAD_ANSWERS = {
     "slug with spaces": ({"project_slug": "my project"}, "project_slug 'my project'"),
@@ -76,3 +78,63 @@ def test_answers_are_recorded_for_cruft(tmp_path):
     # Machine-specific paths stay out of a file that is committed.
     assert not {"_output_dir", "_repo_dir"} & set(answers)
     assert record["template"] == str(TEMPLATE)
+
+
+def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Cruft Test", "-c", "user.email=cruft@example.com"]
+    done = subprocess.run(
+        ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_cruft_follows_a_template_change(tmp_path):
+    """What docs/updating.md promises: a project baked from a git checkout of the template knows
+    when it is behind (`cruft check`) and takes the template's next commit with `cruft update`,
+    keeping the project's own edits."""
+    template = tmp_path / "template"
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "build", "node_modules", "__pycache__", ".*_cache"
+    )
+    shutil.copytree(TEMPLATE, template, ignore=skip)
+    git(template, "init", "--quiet", "--initial-branch=main")
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", "--message", "template v1")
+    project = Path(
+        cookiecutter(
+            str(template),
+            no_input=True,
+            output_dir=str(tmp_path / "out"),
+            extra_context={"project_name": "Follower"},
+        )
+    )
+    record = json.loads((project / ".cruft.json").read_text())
+    assert record["template"] == str(template) and record["commit"] == git(
+        template, "rev-parse", "HEAD"
+    )
+    git(project, "init", "--quiet", "--initial-branch=main")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("test_size: 0.2", "test_size: 0.25"))  # the user's
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "baked")
+    cruft = [sys.executable, "-m", "cruft"]
+
+    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr  # up to date
+
+    readme = template / "{{cookiecutter.project_slug}}/README.md"
+    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
+    git(template, "commit", "--quiet", "--all", "--message", "template v2")
+    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 1, check.stdout + check.stderr
+
+    update = subprocess.run(
+        [*cruft, "update", "--skip-apply-ask"], cwd=project, capture_output=True, text=True
+    )
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert "A line the template added later." in (project / "README.md").read_text()
+    assert "test_size: 0.25" in params.read_text()  # the user's edit survives
+    record = json.loads((project / ".cruft.json").read_text())
+    assert record["commit"] == git(template, "rev-parse", "HEAD")
+    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

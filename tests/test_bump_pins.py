@@ -1,0 +1,180 @@
+"""tools/bump_pins.py against local stand-ins for GitHub (bare git repositories with tags) and PyPI
+(JSON files in PyPI's format): what moves, what stays, and that a failed lookup changes nothing."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools/bump_pins.py"
+TEMPLATE = "{{cookiecutter.project_slug}}"
+
+spec = importlib.util.spec_from_file_location("bump_pins", TOOL)
+bump_pins = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bump_pins)
+
+
+def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Pin Test", "-c", "user.email=pins@example.com"]
+    done = subprocess.run(
+        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def fake_action(folder: Path, tags: list[tuple[str, bool]]) -> dict[str, str]:
+    """A repository with one commit per tag (annotated when asked); returns tag -> commit."""
+    folder.mkdir(parents=True)
+    git(folder, "init", "--quiet", "--initial-branch=main")
+    commits = {}
+    for tag, annotated in tags:
+        git(folder, "commit", "--quiet", "--allow-empty", "--message", tag)
+        git(folder, "tag", *(["--annotate", "--message", tag] if annotated else []), tag)
+        commits[tag] = git(folder, "rev-parse", "HEAD")
+    return commits
+
+
+def fake_pypi(folder: Path, name: str, versions: dict[str, bool]) -> None:
+    """PyPI's JSON for a project: version -> whether its only file is yanked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    releases = {v: [{"filename": f"{name}-{v}.tar.gz", "yanked": y}] for v, y in versions.items()}
+    (folder / f"{name}.json").write_text(json.dumps({"releases": releases}))
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """The files the tool edits, copied from this checkout."""
+    root = tmp_path / "template"
+    for relative in ("cookiecutter.json", "pyproject.toml", ".github/workflows"):
+        source, target = ROOT / relative, root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    (root / TEMPLATE).mkdir()
+    for name in ("pyproject.toml", "Makefile"):
+        shutil.copy(ROOT / TEMPLATE / name, root / TEMPLATE / name)
+    return root
+
+
+def sources(tmp_path: Path, root: Path, newer: bool) -> dict[str, str]:
+    """Every pin's source at its pinned version (the checkout is re-pinned to the stand-ins'
+    commits); with `newer`, a few have newer releases."""
+    git_dir, pypi_dir = tmp_path / "github", tmp_path / "pypi"
+    later = {
+        # an annotated newer minor, a pre-release and a floating major tag
+        "actions/checkout": [("v7.2.0", True), ("v8.0.0-beta.1", False), ("v7", False)],
+        "astral-sh/setup-uv": [("v11.0.0", False)],  # a new major
+    }
+    files = bump_pins.Files()
+    commits: dict[str, dict[str, str]] = {}
+    for path in bump_pins.action_files(root):
+        for match in bump_pins.ACTION.finditer(files[path]):
+            repo = match["repo"]
+            if repo not in commits:
+                extra = later.get(repo, []) if newer else []
+                commits[repo] = fake_action(git_dir / repo, [(match["tag"], False), *extra])
+        files[path] = bump_pins.ACTION.sub(
+            lambda m: f"{m['action']}@{commits[m['repo']][m['tag']]} # {m['tag']}", files[path]
+        )
+        path.write_text(files[path])
+    for path in bump_pins.package_files(root):
+        for match in bump_pins.PACKAGE.finditer(files[path]):
+            fake_pypi(pypi_dir, match["name"], {match["version"]: False})
+    uv = bump_pins.UV.search((root / TEMPLATE / "Makefile").read_text())["version"]
+    fake_pypi(pypi_dir, "uv", {uv: False})
+    if newer:
+        # For ruff, a newer final, a yanked one above it and a release candidate.
+        fake_pypi(
+            pypi_dir, "ruff", {"0.17.6": False, "0.18.0": False, "0.18.1": True, "0.19.0rc1": False}
+        )
+        # protobuf: 7 exists, but its line says below 7.
+        fake_pypi(pypi_dir, "protobuf", {"6.33.6": False, "6.34.1": False, "7.1.0": False})
+        fake_pypi(pypi_dir, "uv", {uv: False, "99.0.0": False})
+    return {
+        "BUMP_PINS_GIT_URL": f"file://{git_dir}/{{repo}}",
+        "BUMP_PINS_PYPI_URL": f"file://{pypi_dir}/{{name}}.json",
+    }
+
+
+def run_tool(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(TOOL), "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_current_pins_stay(tmp_path, checkout):
+    env = sources(tmp_path, checkout, newer=False)
+    before = snapshot(checkout)
+    done = run_tool(checkout, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Every pin is at its newest release.\n"
+    assert snapshot(checkout) == before
+
+
+def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
+    env = sources(tmp_path, checkout, newer=True)
+    checkout_commit = git(tmp_path / "github/actions/checkout", "rev-list", "-n1", "v7.2.0")
+    summary = tmp_path / "summary.md"
+    done = run_tool(checkout, env, "--summary", str(summary))
+    assert done.returncode == 0, done.stderr
+    context = json.loads((checkout / "cookiecutter.json").read_text())
+    # The annotated tag is peeled to its commit; the generated and the template's own workflows
+    # move together.
+    assert context["__actions"]["checkout"] == f"actions/checkout@{checkout_commit} # v7.2.0"
+    assert (
+        f"actions/checkout@{checkout_commit} # v7.2.0"
+        in (checkout / ".github/workflows/ci.yml").read_text()
+    )
+    assert context["__actions"]["setup_uv"].endswith("# v11.0.0")
+    template_pyproject = (checkout / TEMPLATE / "pyproject.toml").read_text()
+    assert (
+        '"ruff==0.18.0"' in template_pyproject
+        and '"ruff==0.18.0"' in (checkout / "pyproject.toml").read_text()
+    )
+    assert '"protobuf==6.34.1",  # bump: below 7' in template_pyproject
+    assert "UV_VERSION := 99.0.0" in (checkout / TEMPLATE / "Makefile").read_text()
+    # Only those lines changed.
+    assert '"scikit-learn==1.9.1"' in template_pyproject
+    text = summary.read_text()
+    assert text == done.stdout
+    assert "| `actions/checkout` | v7.0.1 | v7.2.0 |" in text
+    assert "| `astral-sh/setup-uv` | v10.0.1 | **v11.0.0** (major) |" in text
+    assert "| `protobuf (below 7)` | 6.33.6 | 6.34.1 |" in text
+    assert "| `uv` | " in text
+
+
+def test_a_moved_tag_is_reported_not_followed(tmp_path, checkout):
+    env = sources(tmp_path, checkout, newer=False)
+    # setup-python's v7.0.0 is moved to a commit that is not the pinned one.
+    repo = tmp_path / "github/actions/setup-python"
+    git(repo, "commit", "--quiet", "--allow-empty", "--message", "moved")
+    git(repo, "tag", "--force", "v7.0.0")
+    before = snapshot(checkout)
+    done = run_tool(checkout, env)
+    assert done.returncode == 0
+    assert "`actions/setup-python` tag `v7.0.0` now names" in done.stdout
+    assert "left alone" in done.stdout
+    assert snapshot(checkout) == before
+
+
+def test_a_failed_lookup_changes_nothing(tmp_path, checkout):
+    env = sources(tmp_path, checkout, newer=True)
+    (tmp_path / "pypi/pytest.json").unlink()
+    before = snapshot(checkout)
+    done = run_tool(checkout, env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("bump-pins: pytest: cannot read file://")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert snapshot(checkout) == before

@@ -1,0 +1,216 @@
+"""Move the template's pins to the newest releases, in place, and describe the change.
+
+The weekly bump-pins.yml job runs this (`make bump-pins`) and opens a PR with the summary; the
+template's CI on that PR decides whether the new set works. Standard library only: it runs before
+anything is installed. The pins, each kept in one place:
+
+- actions: `owner/repo@<sha> # vX.Y.Z` in cookiecutter.json (`__actions`, every generated workflow
+  reads them) and in the template's own .github/workflows/: the highest vX.Y.Z tag of the action's
+  repository (`git ls-remote --tags`), peeled to its commit. A tag that now names another commit
+  than the pin is reported and left alone: tags that move are how compromised actions spread.
+- Python packages: `name==X.Y` in pyproject.toml (the template's tools) and the generated
+  project's pyproject.toml: the newest final, non-yanked release on PyPI; a `# bump: below N`
+  comment on the line caps it.
+- uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there).
+
+BUMP_PINS_GIT_URL and BUMP_PINS_PYPI_URL (with {repo} / {name}) point the lookups elsewhere.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = "{{cookiecutter.project_slug}}"
+GIT_URL = os.environ.get("BUMP_PINS_GIT_URL", "https://github.com/{repo}.git")
+PYPI_URL = os.environ.get("BUMP_PINS_PYPI_URL", "https://pypi.org/pypi/{name}/json")
+
+ACTION = re.compile(
+    r"(?P<action>(?P<repo>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v[\d.]+)"
+)
+# `"name[extra]==1.2.3"`; the generated pyproject may hold Jinja between the name and `==`.
+PACKAGE = re.compile(
+    r'"(?P<name>[A-Za-z0-9][\w.-]*)(?P<between>\[[^\]]*\]|\{\{.*?\}\})?==(?P<version>[\w.]+)'
+)
+BELOW = re.compile(r"# bump: below (?P<cap>[\d.]+)")
+UV = re.compile(r"^UV_VERSION := (?P<version>\S+)$", re.MULTILINE)
+FINAL = re.compile(r"^\d+(\.\d+)*$")
+RELEASE_TAG = re.compile(r"^v(\d+\.\d+\.\d+)$")
+
+
+class Files(dict):
+    """New texts by path: written only after every lookup succeeded, so a failed lookup leaves
+    every file as it was."""
+
+    def __missing__(self, path: Path) -> str:
+        self[path] = path.read_text()
+        return self[path]
+
+
+class LookupFailed(Exception):
+    """A source could not be read: the job fails rather than opening a partial PR."""
+
+
+@dataclass(frozen=True)
+class Bump:
+    pin: str
+    old: str
+    new: str
+    files: tuple[str, ...]
+
+    @property
+    def major(self) -> bool:
+        return parse(self.old.lstrip("v"))[0] != parse(self.new.lstrip("v"))[0]
+
+
+def parse(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def action_files(root: Path) -> list[Path]:
+    return [root / "cookiecutter.json", *sorted((root / ".github/workflows").glob("*.yml"))]
+
+
+def package_files(root: Path) -> list[Path]:
+    return [root / "pyproject.toml", root / TEMPLATE / "pyproject.toml"]
+
+
+def latest_tag(repo: str) -> tuple[str, str]:
+    """(tag, commit) of the highest vX.Y.Z tag; annotated tags are peeled to their commit."""
+    url = GIT_URL.format(repo=repo)
+    out = subprocess.run(
+        ["git", "ls-remote", "--tags", url], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise LookupFailed(f"{repo}: git ls-remote {url} failed: {out.stderr.strip()}")
+    commits: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        sha, ref = line.split("\t")
+        tag = ref.removeprefix("refs/tags/")
+        peeled = tag.endswith("^{}")
+        tag = tag.removesuffix("^{}")
+        if RELEASE_TAG.match(tag) and (peeled or tag not in commits):
+            commits[tag] = sha
+    if not commits:
+        raise LookupFailed(f"{repo}: no vMAJOR.MINOR.PATCH tag at {url}")
+    tag = max(commits, key=lambda name: parse(name[1:]))
+    return tag, commits[tag]
+
+
+def latest_release(name: str, below: str | None) -> str:
+    url = PYPI_URL.format(name=name)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            releases = json.load(response)["releases"]
+    except (OSError, ValueError, KeyError) as error:
+        raise LookupFailed(f"{name}: cannot read {url}: {error}") from error
+    finals = [
+        version
+        for version, files in releases.items()
+        if FINAL.match(version)
+        and files
+        and not all(file.get("yanked") for file in files)
+        and (below is None or parse(version) < parse(below))
+    ]
+    if not finals:
+        raise LookupFailed(f"{name}: no final release at {url}")
+    return max(finals, key=parse)
+
+
+def bump_actions(root: Path, files: Files) -> tuple[list[Bump], list[str]]:
+    bumps, warnings = [], []
+    pins: dict[tuple[str, str, str], list[Path]] = {}
+    for path in action_files(root):
+        for match in ACTION.finditer(files[path]):
+            pins.setdefault((match["action"], match["sha"], match["tag"]), []).append(path)
+    for (action, sha, tag), paths in sorted(pins.items()):
+        repo = "/".join(action.split("/")[:2])
+        newest, commit = latest_tag(repo)
+        if newest == tag and commit != sha:
+            warnings.append(
+                f"`{repo}` tag `{tag}` now names `{commit}`, not the pinned `{sha}`: "
+                "left alone, check the action's repository"
+            )
+            continue
+        if parse(newest[1:]) <= parse(tag[1:]):
+            continue
+        old, new = f"{action}@{sha} # {tag}", f"{action}@{commit} # {newest}"
+        for path in paths:
+            files[path] = files[path].replace(old, new)
+        bumps.append(Bump(action, tag, newest, tuple(str(p.relative_to(root)) for p in paths)))
+    return bumps, warnings
+
+
+def bump_packages(root: Path, files: Files) -> list[Bump]:
+    found: dict[tuple[str, str, str | None], list[Path]] = {}
+    for path in package_files(root):
+        for line in files[path].splitlines():
+            cap = BELOW.search(line)
+            for match in PACKAGE.finditer(line):
+                key = (match["name"], match["version"], cap and cap["cap"])
+                found.setdefault(key, []).append(path)
+    bumps = []
+    for (name, version, below), paths in sorted(found.items()):
+        newest = latest_release(name, below)
+        if parse(newest) <= parse(version):
+            continue
+        pattern = re.compile(
+            rf'("{re.escape(name)}(?:\[[^\]]*\]|\{{\{{.*?\}}\}})?==){re.escape(version)}(?=[";\s])'
+        )
+        for path in paths:
+            files[path] = pattern.sub(rf"\g<1>{newest}", files[path])
+        pin = name + (f" (below {below})" if below else "")
+        bumps.append(Bump(pin, version, newest, tuple(str(p.relative_to(root)) for p in paths)))
+    makefile = root / TEMPLATE / "Makefile"
+    uv = UV.search(files[makefile])["version"]
+    newest = latest_release("uv", None)
+    if parse(newest) > parse(uv):
+        files[makefile] = UV.sub(f"UV_VERSION := {newest}", files[makefile])
+        bumps.append(Bump("uv", uv, newest, (str(makefile.relative_to(root)),)))
+    return bumps
+
+
+def summary(bumps: list[Bump], warnings: list[str]) -> str:
+    if not bumps and not warnings:
+        return "Every pin is at its newest release.\n"
+    lines = ["Pins moved to their newest releases by `make bump-pins` (tools/bump_pins.py).", ""]
+    if bumps:
+        lines += ["| pin | from | to | in |", "| --- | --- | --- | --- |"]
+        for bump in bumps:
+            to = f"**{bump.new}** (major)" if bump.major else bump.new
+            lines.append(f"| `{bump.pin}` | {bump.old} | {to} | {', '.join(bump.files)} |")
+        lines += ["", "Major versions may change inputs or behaviour: read their release notes."]
+    if warnings:
+        lines += ["", "**Needs a look:**", "", *(f"- {warning}" for warning in warnings)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="the template checkout")
+    parser.add_argument("--summary", type=Path, help="also write the summary (a PR body) here")
+    args = parser.parse_args()
+    files = Files()
+    try:
+        bumps, warnings = bump_actions(args.root, files)
+        bumps += bump_packages(args.root, files)
+    except LookupFailed as error:
+        sys.exit(f"bump-pins: {error}")
+    for path, text in files.items():
+        if text != path.read_text():
+            path.write_text(text)
+    text = summary(bumps, warnings)
+    print(text, end="")
+    if args.summary:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
