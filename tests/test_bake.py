@@ -80,8 +80,8 @@ COMMON_FILES = {
     "tests/unit/test_schema.py",
 }
 # GitHub expressions (${{ }}) and docker/metadata-action's patterns ({{version}}) are meant to
-# stay; Jinja's are not.
-LEFTOVER = re.compile(r"(?<!\$)\{\{(?!(?:version|major|minor)\}\})|\{%|cookiecutter")
+# stay; Jinja's are not, nor references to the answers (the README may name the template itself).
+LEFTOVER = re.compile(r"(?<!\$)\{\{(?!(?:version|major|minor)\}\})|\{%|cookiecutter\.")
 
 
 def expected_files(answers: dict[str, str], module: str) -> set[str]:
