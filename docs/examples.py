@@ -4,13 +4,22 @@ For each example: bake, `make setup` (its first commit on main is the base), cha
 branch and commit it as a PR would, `make repro`, then `make report BASE=main` with the gate
 reporting only. The first example also gives getting-started its outputs (docs/snippets/): the
 metrics after `make setup`, and the release files, model card and checksums of
-`make release-assets TAG=v1.0.0`.
+`make release-assets TAG=v1.0.0`. A third bake (iris: four features, three labels) serves its
+model with `make serve` and records real requests and responses for the serving page
+(docs/snippets/api.md).
 """
 
+import csv
+import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -61,6 +70,113 @@ def write_release_snippets(project: Path) -> None:
     shutil.rmtree(dist)
 
 
+def call(base: str, method: str, path: str, body: object = None) -> tuple[int, str, str]:
+    """(status, content type, body) of one request; 4xx answers are results, not errors."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def compact(value: object) -> str:
+    """JSON indented by object, with lists of scalars and small objects kept on one line."""
+    text = json.dumps(value, indent=2)
+    text = re.sub(
+        r"\[\s+([^\[\]{}]*?)\s+\]",
+        lambda m: "[" + ", ".join(item.strip() for item in m[1].split(",\n")) + "]",
+        text,
+    )
+
+    def one_line(match: re.Match) -> str:
+        inner = ", ".join(
+            line.strip().rstrip(",") for line in match[1].splitlines() if line.strip()
+        )
+        return "{" + inner + "}" if len(inner) < 90 else match[0]
+
+    return re.sub(r"\{\n([^{}]*?)\n\s*\}", one_line, text)
+
+
+def exchange(base: str, method: str, path: str, body: object = None) -> list[str]:
+    status, kind, text = call(base, method, path, body)
+    shown = compact(json.loads(text)) if "json" in kind else text.strip()
+    lines = [f"`{method} {path}`", ""]
+    if body is not None:
+        lines += ["```json", compact(body), "```", ""]
+    lines += [f"→ `{status}`", "", "```" + ("json" if "json" in kind else "text"), shown, "```", ""]
+    return lines
+
+
+def write_api_snippet(project: Path) -> None:
+    """Serve the bake's model.onnx as `make serve` does and record requests and responses."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    module = project.name.replace("-", "_")
+    server = subprocess.Popen(
+        [str(VENV / "bin/python"), "-m", f"{module}.serve", "--port", str(port)],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if call(base, "GET", "/v2/health/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            sys.exit("the example server did not become ready")
+        with open(project / "data/prepared/test.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))[:2]
+        name = project.name
+        metadata = json.loads(call(base, "GET", f"/v2/models/{name}")[2])
+        features = [tensor["name"] for tensor in metadata["inputs"]]
+        records = [{feature: float(row[feature]) for feature in features} for row in rows]
+        records[1][features[0]] = None  # a gap: imputed as in training
+        infer = {
+            "inputs": [
+                {"name": f, "shape": [1, 1], "datatype": "FP32", "data": [records[0][f]]}
+                for f in features
+            ]
+        }
+        lines = [
+            f"Recorded from `make serve` on a bake of iris (`{name}`); regenerate with "
+            "`make docs`.",
+            "",
+            "### Open Inference Protocol v2",
+            "",
+            *exchange(base, "GET", "/v2/health/ready"),
+            *exchange(base, "GET", f"/v2/models/{name}"),
+            *exchange(base, "POST", f"/v2/models/{name}/infer", infer),
+            "### /predict",
+            "",
+            *exchange(base, "POST", "/predict", {"records": records}),
+            "### Bad input: a 4xx that names the problem",
+            "",
+            *exchange(base, "POST", "/predict", {"records": [{**records[0], "colour": "red"}]}),
+            *exchange(base, "POST", "/predict", {"records": [{**records[0], features[1]: "7"}]}),
+        ]
+        status, _, metrics = call(base, "GET", "/metrics")
+        kept = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith(("model_info", "model_predicted_rows_total", "http_requests_total"))
+        ]
+        lines += ["### /metrics (excerpt)", "", f"→ `{status}`", "", "```text", *kept, "```"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    (SNIPPETS / "api.md").write_text("\n".join(lines).rstrip() + "\n")
+
+
 def git(project: Path, *args: str) -> None:
     identity = ["-c", "user.name=Docs Example", "-c", "user.email=docs@example.com"]
     subprocess.run(["git", *identity, *args], cwd=project, check=True, capture_output=True)
@@ -85,5 +201,26 @@ def main() -> None:
         print(f"docs/examples/{name}: {old} -> {new}")
 
 
+def api_example() -> None:
+    shutil.rmtree(WORK / "iris-species", ignore_errors=True)
+    project = Path(
+        cookiecutter(
+            str(ROOT),
+            no_input=True,
+            output_dir=str(WORK),
+            extra_context={
+                "project_name": "Iris Species",
+                "task": "multiclass_classification",
+                "dataset": "iris",
+                "model": "linear",
+            },
+        )
+    )
+    make(project, "setup")
+    write_api_snippet(project)
+    print("docs/snippets/api.md: requests and responses of a served iris model")
+
+
 if __name__ == "__main__":
     main()
+    api_example()

@@ -102,6 +102,7 @@ def test_site_has_every_page_and_no_raw_snippet_markers(site):
     getting_started = (site / "getting-started/index.html").read_text()
     for produced in ("model.onnx", "SHA256SUMS", "Model card:", "roc_auc", "deploy-kubernetes"):
         assert produced in getting_started, produced
+    assert "unknown feature colour" in (site / "serving/index.html").read_text()
     # Each workflow page shows its sequence diagram and the facts read from the rendered YAML.
     for name in WORKFLOW_PAGES:
         html = (site / "workflows" / name / "index.html").read_text()
@@ -144,6 +145,15 @@ def test_snippets_from_pipeline_runs_exist():
     assert sums and all(re.fullmatch(r"[0-9a-f]{64}  \S+", line) for line in sums)
     metrics = (snippets / "metrics.md").read_text()
     assert "| metrics/scores.json |" in metrics and "| metrics/onnx.json |" in metrics
+    api = (snippets / "api.md").read_text()
+    for exchange in (
+        "`POST /v2/models/iris-species/infer`",
+        "`POST /predict`",
+        '"error": "record 0: unknown feature colour"',
+        "model_info{",
+    ):
+        assert exchange in api, exchange
+    assert api.count("→ `200`") == 5 and api.count("→ `400`") == 2
 
 
 def test_example_reports_exist_and_start_as_reports():
