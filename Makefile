@@ -13,7 +13,7 @@ DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test lint lint-python lint-workflows docs site bench bump-pins bake-check instance clean
+.PHONY: help demo test lint lint-python lint-workflows docs site links bench bump-pins bake-check instance clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,9 @@ docs: $(VENV)/.installed ## Regenerate the generated docs: options, snippets fro
 
 site: $(VENV)/.installed ## Build the docs site into build/site (mkdocs --strict: a broken link fails)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+links: site ## Fetch every external link of the site and the READMEs (network; CI's docs job)
+	$(BIN)/python tools/check_links.py build/site README.md CONTRIBUTING.md CHANGELOG.md
 
 bump-pins: ## Move action SHAs and tool versions to their newest releases (network; see tools/bump_pins.py)
 	$(PYTHON) tools/bump_pins.py $(if $(SUMMARY),--summary "$(SUMMARY)")

@@ -1,11 +1,14 @@
 """The docs site builds with --strict, its links and charts hold, generated parts are current, and
 the repository's hygiene files (version, changelog, pre-commit) agree with each other."""
 
+import functools
+import http.server
 import importlib.util
 import json
 import os
 import re
 import subprocess
+import threading
 import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -202,3 +205,31 @@ def test_pre_commit_hooks_skip_the_template_directory_and_pass():
     env = {"PATH": f"{SHARED_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     done = run([pre_commit, "run", "--all-files"], cwd=ROOT, env=env)
     assert done.stdout.count("Passed") == len(config["repos"][0]["hooks"]), done.stdout
+
+
+def test_external_link_check_names_the_broken_link_and_its_page(tmp_path):
+    """tools/check_links.py (CI's docs job fetches the real links) against a local server."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "ok.html").write_text("fine")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    site = tmp_path / "site"
+    (site / "guide").mkdir(parents=True)
+    (site / "index.html").write_text(f'<a href="{base}/ok.html">ok</a><a href="../x">internal</a>')
+    (site / "guide/index.html").write_text(f'<a href="{base}/gone.html">gone</a>')
+    readme = tmp_path / "README.md"
+    readme.write_text(f"See [the guide]({base}/ok.html).\n")
+    tool = [str(SHARED_VENV / "bin/python"), str(ROOT / "tools/check_links.py")]
+    try:
+        broken = run([*tool, str(site), str(readme)], cwd=tmp_path, check=False)
+        (site / "guide/index.html").write_text(f'<a href="{base}/ok.html">ok</a>')
+        fixed = run([*tool, str(site), str(readme)], cwd=tmp_path, check=False)
+    finally:
+        server.shutdown()
+    assert broken.returncode == 1
+    assert f"broken: {base}/gone.html (HTTP 404), linked from guide/index.html" in broken.stdout
+    assert "2 external links checked, 1 broken" in broken.stdout
+    assert fixed.returncode == 0 and "1 external links checked, 0 broken" in fixed.stdout
