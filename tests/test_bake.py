@@ -252,7 +252,8 @@ def test_the_templates_own_workflows_pass_the_same_checks():
         for line in Path(path).read_text().splitlines():
             if match := PIN.match(line):
                 pin = line.strip().removeprefix("- ").removeprefix("uses: ")
-                assert by_action[match[1]] == pin, f"{path}: {pin}"
+                # An action only these workflows use (Pages) pins the same way everywhere.
+                assert by_action.setdefault(match[1], pin) == pin, f"{path}: {pin}"
                 checked += 1
     assert checked >= 10
 
