@@ -65,7 +65,9 @@ def write_release_snippets(project: Path) -> None:
     files = sorted(dist.iterdir())
     listing = [f"{path.name:<16} {path.stat().st_size:>9,} bytes" for path in files]
     (SNIPPETS / "release-files.txt").write_text("\n".join(listing) + "\n")
-    (SNIPPETS / "model-card.md").write_text((dist / "model-card.md").read_text())
+    # Shown inside getting-started: its headings go below the page's own.
+    card = re.sub(r"^(#+) ", r"\1### ", (dist / "model-card.md").read_text(), flags=re.MULTILINE)
+    (SNIPPETS / "model-card.md").write_text(card)
     (SNIPPETS / "SHA256SUMS").write_text((dist / "SHA256SUMS").read_text())
     shutil.rmtree(dist)
 

@@ -143,7 +143,7 @@ def test_snippets_from_pipeline_runs_exist():
     files = (snippets / "release-files.txt").read_text().split()
     for name in ("model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "SHA256SUMS"):
         assert name in files
-    assert (snippets / "model-card.md").read_text().startswith("# Model card: ")
+    assert (snippets / "model-card.md").read_text().startswith("#### Model card: ")
     sums = (snippets / "SHA256SUMS").read_text().splitlines()
     assert sums and all(re.fullmatch(r"[0-9a-f]{64}  \S+", line) for line in sums)
     metrics = (snippets / "metrics.md").read_text()
