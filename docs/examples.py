@@ -22,12 +22,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from snippets import SNIPPETS, bake
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build/examples"
 VENV = Path(sys.prefix)
-SNIPPETS = ROOT / "docs/snippets"
 EXAMPLES = {
     "report-binary-classification.md": (
         {"project_name": "Tumour Classifier", "task": "binary_classification"},
@@ -187,9 +186,7 @@ def git(project: Path, *args: str) -> None:
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     for name, (answers, (old, new)) in EXAMPLES.items():
-        project = Path(
-            cookiecutter(str(ROOT), no_input=True, output_dir=str(WORK), extra_context=answers)
-        )
+        project = bake(WORK, **answers)
         make(project, "setup")
         if name == FIRST:
             write_release_snippets(project)
@@ -204,19 +201,12 @@ def main() -> None:
 
 
 def api_example() -> None:
-    shutil.rmtree(WORK / "iris-species", ignore_errors=True)
-    project = Path(
-        cookiecutter(
-            str(ROOT),
-            no_input=True,
-            output_dir=str(WORK),
-            extra_context={
-                "project_name": "Iris Species",
-                "task": "multiclass_classification",
-                "dataset": "iris",
-                "model": "linear",
-            },
-        )
+    project = bake(
+        WORK,
+        project_name="Iris Species",
+        task="multiclass_classification",
+        dataset="iris",
+        model="linear",
     )
     make(project, "setup")
     write_api_snippet(project)

@@ -1,11 +1,13 @@
 """Baking helpers shared by the template's tests."""
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -68,9 +70,35 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: boo
 
 
 def git(project: Path, *args: str) -> str:
-    """git in a baked project, with an identity for commits on machines that have none."""
+    """git in a baked project (or any test repository), with an identity for commits on machines
+    that have none."""
     identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
     return run(["git", *identity, *args], cwd=project).stdout
+
+
+def git_copy_of_template(repo: Path) -> Path:
+    """This checkout's files (committed or not, minus what git ignores) as a fresh repository
+    with one commit, as a user's clone of the template would be."""
+    files = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for name in files:
+        source = TEMPLATE / name
+        if source.is_file():
+            target = repo / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            target.chmod(source.stat().st_mode)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", "template")
+    return repo
+
+
+def load(path: Path) -> ModuleType:
+    """A script of this repository (docs/, tools/) imported by path, to test its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def in_venv(cmd: list[str], cwd: Path, check: bool = True):

@@ -1,7 +1,6 @@
 """tools/bump_pins.py against local stand-ins for GitHub (bare git repositories with tags) and PyPI
 (JSON files in PyPI's format): what moves, what stays, and that a failed lookup changes nothing."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -10,22 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import git, load
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools/bump_pins.py"
 TEMPLATE = "{{cookiecutter.project_slug}}"
-
-spec = importlib.util.spec_from_file_location("bump_pins", TOOL)
-bump_pins = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bump_pins)
-
-
-def git(cwd: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Pin Test", "-c", "user.email=pins@example.com"]
-    done = subprocess.run(
-        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+bump_pins = load(TOOL)
+# Newer releases for the "newer" scenario: an annotated newer minor, a pre-release and a floating
+# major tag for checkout, a new major for setup-uv; for ruff a newer final, a yanked one above it
+# and a release candidate; protobuf 7 exists, but its line says below 7; a newer uv.
+NEWER_TAGS = {
+    "actions/checkout": [("v7.2.0", True), ("v8.0.0-beta.1", False), ("v7", False)],
+    "astral-sh/setup-uv": [("v11.0.0", False)],
+}
+NEWER_RELEASES = {
+    "ruff": {"0.17.6": False, "0.18.0": False, "0.18.1": True, "0.19.0rc1": False},
+    "protobuf": {"6.33.6": False, "6.34.1": False, "7.1.0": False},
+    "uv": {"99.0.0": False},
+}
 
 
 def fake_action(folder: Path, tags: list[tuple[str, bool]]) -> dict[str, str]:
@@ -36,7 +37,7 @@ def fake_action(folder: Path, tags: list[tuple[str, bool]]) -> dict[str, str]:
     for tag, annotated in tags:
         git(folder, "commit", "--quiet", "--allow-empty", "--message", tag)
         git(folder, "tag", *(["--annotate", "--message", tag] if annotated else []), tag)
-        commits[tag] = git(folder, "rev-parse", "HEAD")
+        commits[tag] = git(folder, "rev-parse", "HEAD").strip()
     return commits
 
 
@@ -61,40 +62,41 @@ def checkout(tmp_path: Path) -> Path:
     return root
 
 
-def sources(tmp_path: Path, root: Path, newer: bool) -> dict[str, str]:
-    """Every pin's source at its pinned version (the checkout is re-pinned to the stand-ins'
-    commits); with `newer`, a few have newer releases."""
+def sources(
+    tmp_path: Path,
+    root: Path,
+    newer_tags: dict[str, list[tuple[str, bool]]] | None = None,
+    newer_releases: dict[str, dict[str, bool]] | None = None,
+    repin: bool = True,
+) -> dict[str, str]:
+    """Stand-ins for every pin's source at its pinned version, plus the newer tags and releases
+    given; the environment that points tools/bump_pins.py at them. With `repin` the checkout's
+    action pins are rewritten to the stand-ins' commits (so an unchanged tag is not a moved one);
+    without, every action reads as a moved tag and stays."""
     git_dir, pypi_dir = tmp_path / "github", tmp_path / "pypi"
-    later = {
-        # an annotated newer minor, a pre-release and a floating major tag
-        "actions/checkout": [("v7.2.0", True), ("v8.0.0-beta.1", False), ("v7", False)],
-        "astral-sh/setup-uv": [("v11.0.0", False)],  # a new major
-    }
     files = bump_pins.Files()
     commits: dict[str, dict[str, str]] = {}
     for path in bump_pins.action_files(root):
         for match in bump_pins.ACTION.finditer(files[path]):
             repo = match["repo"]
             if repo not in commits:
-                extra = later.get(repo, []) if newer else []
+                extra = (newer_tags or {}).get(repo, [])
                 commits[repo] = fake_action(git_dir / repo, [(match["tag"], False), *extra])
-        files[path] = bump_pins.ACTION.sub(
-            lambda m: f"{m['action']}@{commits[m['repo']][m['tag']]} # {m['tag']}", files[path]
-        )
-        path.write_text(files[path])
-    for path in bump_pins.package_files(root):
-        for match in bump_pins.PACKAGE.finditer(files[path]):
-            fake_pypi(pypi_dir, match["name"], {match["version"]: False})
-    uv = bump_pins.UV.search((root / TEMPLATE / "Makefile").read_text())["version"]
-    fake_pypi(pypi_dir, "uv", {uv: False})
-    if newer:
-        # For ruff, a newer final, a yanked one above it and a release candidate.
-        fake_pypi(
-            pypi_dir, "ruff", {"0.17.6": False, "0.18.0": False, "0.18.1": True, "0.19.0rc1": False}
-        )
-        # protobuf: 7 exists, but its line says below 7.
-        fake_pypi(pypi_dir, "protobuf", {"6.33.6": False, "6.34.1": False, "7.1.0": False})
-        fake_pypi(pypi_dir, "uv", {uv: False, "99.0.0": False})
+        if repin:
+            path.write_text(
+                bump_pins.ACTION.sub(
+                    lambda m: f"{m['action']}@{commits[m['repo']][m['tag']]} # {m['tag']}",
+                    files[path],
+                )
+            )
+    current = {
+        match["name"]: match["version"]
+        for path in bump_pins.package_files(root)
+        for match in bump_pins.PACKAGE.finditer(files[path])
+    }
+    current["uv"] = bump_pins.UV.search((root / TEMPLATE / "Makefile").read_text())["version"]
+    for name, version in current.items():
+        fake_pypi(pypi_dir, name, {version: False, **(newer_releases or {}).get(name, {})})
     return {
         "BUMP_PINS_GIT_URL": f"file://{git_dir}/{{repo}}",
         "BUMP_PINS_PYPI_URL": f"file://{pypi_dir}/{{name}}.json",
@@ -115,7 +117,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def test_current_pins_stay(tmp_path, checkout):
-    env = sources(tmp_path, checkout, newer=False)
+    env = sources(tmp_path, checkout)
     before = snapshot(checkout)
     done = run_tool(checkout, env)
     assert done.returncode == 0, done.stderr
@@ -124,8 +126,8 @@ def test_current_pins_stay(tmp_path, checkout):
 
 
 def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
-    env = sources(tmp_path, checkout, newer=True)
-    checkout_commit = git(tmp_path / "github/actions/checkout", "rev-list", "-n1", "v7.2.0")
+    env = sources(tmp_path, checkout, NEWER_TAGS, NEWER_RELEASES)
+    checkout_commit = git(tmp_path / "github/actions/checkout", "rev-list", "-n1", "v7.2.0").strip()
     summary = tmp_path / "summary.md"
     done = run_tool(checkout, env, "--summary", str(summary))
     assert done.returncode == 0, done.stderr
@@ -156,7 +158,7 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
 
 
 def test_a_moved_tag_is_reported_not_followed(tmp_path, checkout):
-    env = sources(tmp_path, checkout, newer=False)
+    env = sources(tmp_path, checkout)
     # setup-python's v7.0.0 is moved to a commit that is not the pinned one.
     repo = tmp_path / "github/actions/setup-python"
     git(repo, "commit", "--quiet", "--allow-empty", "--message", "moved")
@@ -170,7 +172,7 @@ def test_a_moved_tag_is_reported_not_followed(tmp_path, checkout):
 
 
 def test_a_failed_lookup_changes_nothing(tmp_path, checkout):
-    env = sources(tmp_path, checkout, newer=True)
+    env = sources(tmp_path, checkout, NEWER_TAGS, NEWER_RELEASES)
     (tmp_path / "pypi/pytest.json").unlink()
     before = snapshot(checkout)
     done = run_tool(checkout, env)

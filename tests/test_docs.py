@@ -3,30 +3,24 @@ the repository's hygiene files (version, changelog, pre-commit) agree with each 
 
 import functools
 import http.server
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import threading
 import tomllib
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-from conftest import SHARED_VENV, assert_mermaid_parses, bake, run
+from conftest import SHARED_VENV, assert_mermaid_parses, bake, load, run
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PAGES = ("ci", "pr-report", "pr-report-comment", "retrain", "release", "drift", "rollback")
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+check_links = load(ROOT / "tools/check_links.py")
 
 
 @pytest.fixture(scope="module")
@@ -42,30 +36,10 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-class Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-        self.ids: set[str] = set()
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if "id" in attrs:
-            self.ids.add(attrs["id"])
-        if tag == "a" and attrs.get("href"):
-            self.hrefs.append(attrs["href"])
-
-
-def parse(page: Path) -> Links:
-    links = Links()
-    links.feed(page.read_text())
-    return links
-
-
 def test_site_builds_strict_and_every_internal_link_lands(site):
     """Every relative link of every built page (nav, pages, included snippets) names a file of
     the site, and its #anchor an id on that page. External links are not fetched (no internet)."""
-    pages = {page: parse(page) for page in site.rglob("*.html")}
+    pages = {page: check_links.parse(page) for page in site.rglob("*.html")}
     broken = []
     checked = 0
     for page, links in pages.items():
@@ -121,7 +95,9 @@ def test_every_chart_in_the_docs_parses():
 
 
 def test_options_reference_matches_cookiecutter_json_and_the_help_file():
-    assert (ROOT / "docs/options.md").read_text() == load("options").render(), "run `make docs`"
+    assert (ROOT / "docs/options.md").read_text() == load(ROOT / "docs/options.py").render(), (
+        "run `make docs`"
+    )
     context = json.loads((ROOT / "cookiecutter.json").read_text())
     helps = yaml.safe_load((ROOT / "cookiecutter.help.yml").read_text())
     options = {key for key in context if not key.startswith("_")}
@@ -131,7 +107,7 @@ def test_options_reference_matches_cookiecutter_json_and_the_help_file():
 
 def test_snippets_from_bakes_are_current():
     """Tree, `make help` and workflow facts: regenerated in seconds, so compared on every run."""
-    for relative, text in load("snippets").render().items():
+    for relative, text in load(ROOT / "docs/snippets.py").render().items():
         path = ROOT / "docs/snippets" / relative
         assert path.is_file() and path.read_text() == text, f"{relative}: run `make docs`"
 

@@ -1,13 +1,12 @@
 """Bad answers are refused with one line naming the field, and leave no directory behind."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, bake
+from conftest import TEMPLATE, bake, git, git_copy_of_template
 from cookiecutter.main import cookiecutter
 
 BAD_ANSWERS = {
@@ -80,26 +79,11 @@ def test_answers_are_recorded_for_cruft(tmp_path):
     assert record["template"] == str(TEMPLATE)
 
 
-def git(cwd: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Cruft Test", "-c", "user.email=cruft@example.com"]
-    done = subprocess.run(
-        ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 def test_cruft_follows_a_template_change(tmp_path):
     """What docs/updating.md promises: a project baked from a git checkout of the template knows
     when it is behind (`cruft check`) and takes the template's next commit with `cruft update`,
     keeping the project's own edits."""
-    template = tmp_path / "template"
-    skip = shutil.ignore_patterns(
-        ".git", ".venv", "build", "node_modules", "__pycache__", ".*_cache"
-    )
-    shutil.copytree(TEMPLATE, template, ignore=skip)
-    git(template, "init", "--quiet", "--initial-branch=main")
-    git(template, "add", "--all")
-    git(template, "commit", "--quiet", "--message", "template v1")
+    template = git_copy_of_template(tmp_path / "template")
     project = Path(
         cookiecutter(
             str(template),
@@ -109,8 +93,9 @@ def test_cruft_follows_a_template_change(tmp_path):
         )
     )
     record = json.loads((project / ".cruft.json").read_text())
-    assert record["template"] == str(template) and record["commit"] == git(
-        template, "rev-parse", "HEAD"
+    assert (
+        record["template"] == str(template)
+        and record["commit"] == git(template, "rev-parse", "HEAD").strip()
     )
     git(project, "init", "--quiet", "--initial-branch=main")
     params = project / "params.yaml"
@@ -135,6 +120,6 @@ def test_cruft_follows_a_template_change(tmp_path):
     assert "A line the template added later." in (project / "README.md").read_text()
     assert "test_size: 0.25" in params.read_text()  # the user's edit survives
     record = json.loads((project / ".cruft.json").read_text())
-    assert record["commit"] == git(template, "rev-parse", "HEAD")
+    assert record["commit"] == git(template, "rev-parse", "HEAD").strip()
     check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

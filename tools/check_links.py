@@ -20,25 +20,35 @@ MARKDOWN_LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
-class ExternalLinks(HTMLParser):
+class PageLinks(HTMLParser):
+    """The hrefs of a page's links and the ids it defines (anchors that links may name)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.urls: list[str] = []
+        self.hrefs: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
-        href = dict(attrs).get("href") or ""
-        if tag == "a" and href.startswith(("http://", "https://")):
-            self.urls.append(href)
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+
+
+def parse(page: Path) -> PageLinks:
+    links = PageLinks()
+    links.feed(page.read_text())
+    return links
 
 
 def collect(site: Path, markdown: list[Path]) -> dict[str, set[str]]:
     """url -> the pages (site-relative) or files that link to it."""
     found: dict[str, set[str]] = {}
     for page in sorted(site.rglob("*.html")):
-        parser = ExternalLinks()
-        parser.feed(page.read_text())
-        for url in parser.urls:
-            found.setdefault(url, set()).add(str(page.relative_to(site)))
+        for url in parse(page).hrefs:
+            if url.startswith(("http://", "https://")):
+                found.setdefault(url, set()).add(str(page.relative_to(site)))
     for path in markdown:
         for url in MARKDOWN_LINK.findall(path.read_text()):
             found.setdefault(url, set()).add(str(path))
