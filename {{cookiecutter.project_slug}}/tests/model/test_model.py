@@ -3,7 +3,10 @@ tolerates gaps and unseen categories, and its ONNX export predicts what scikit-l
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from {{ cookiecutter.module_name }}.features import model_inputs
 from {{ cookiecutter.module_name }}.models import FAMILIES
@@ -11,6 +14,7 @@ from {{ cookiecutter.module_name }}.onnx_model import parse_metadata
 from {{ cookiecutter.module_name }}.stages.evaluate import evaluate
 from {{ cookiecutter.module_name }}.stages.export import (
     convert,
+    float32_floor,
     parity,
 )
 from {{ cookiecutter.module_name }}.stages.train import train
@@ -86,3 +90,73 @@ def test_onnx_metadata_describes_the_model(model, schema):
     assert metadata["task"] == schema.task
     assert metadata["features"] == schema.features
     assert metadata["labels"] == (sorted(schema.labels) if schema.labels else None)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_float32_floor_keeps_every_float32_on_its_side(threshold):
+    """No float32 lies between a threshold and its floor: every float32 x <= t iff x <= floor."""
+    floor = float32_floor(np.array([threshold]))[0]
+    assert floor == np.float32(floor) and floor <= threshold
+    with np.errstate(over="ignore"):  # the step above the largest float32 is infinity
+        above = np.nextafter(np.float32(floor), np.float32(np.inf))
+    assert float(above) > threshold
+
+
+def split_points(model, numeric: list[str]) -> dict[str, np.ndarray]:
+    """Each numeric feature's tree thresholds (float64, as scikit-learn stores them). The
+    preprocessing puts the numeric columns first, in schema order."""
+    estimator, points = model[-1], {name: [] for name in numeric}
+    nodes = [
+        (tree.tree_.feature, tree.tree_.threshold, tree.tree_.children_left != -1)
+        for tree in getattr(estimator, "estimators_", [])
+    ] + [
+        (p.nodes["feature_idx"], p.nodes["num_threshold"], p.nodes["is_leaf"] == 0)
+        for iteration in getattr(estimator, "_predictors", [])
+        for p in iteration
+    ]
+    for feature, threshold, is_split in nodes:
+        for index, name in enumerate(numeric):
+            points[name].extend(threshold[is_split & (feature == index)])
+    return {name: np.unique(values) for name, values in points.items()}
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest"])
+def test_rows_at_every_split_take_the_same_branch(family, train_test, schema, params):
+    """Rows whose value sits on, or one float32 step around, each split threshold: the float64
+    threshold itself, its nearest float32 and the float32 on either side. These are the rows a
+    rounded threshold sends the other way; ONNX must agree with scikit-learn on all of them."""
+    if not schema.numeric:
+        pytest.skip("no numeric features")
+    train_frame, test_frame = train_test
+    fitted = train(train_frame, schema, {"model": family}, params["base"]["seed"])
+    base = test_frame.iloc[[0]]
+    rows = []
+    for column, thresholds in split_points(fitted, schema.numeric).items():
+        # At most 300 thresholds per feature keep the test quick on forests with many splits.
+        chosen = thresholds[np.linspace(0, len(thresholds) - 1, min(len(thresholds), 300)).astype(int)]
+        nearest = chosen.astype(np.float32)
+        values = np.concatenate(
+            [
+                chosen,
+                nearest,
+                np.nextafter(nearest, np.float32(-np.inf)),
+                np.nextafter(nearest, np.float32(np.inf)),
+            ]
+        ).astype(np.float64)
+        batch = base.loc[base.index.repeat(len(values))].reset_index(drop=True)
+        batch[column] = values
+        rows.append(batch)
+    if not rows:
+        pytest.skip("the trees never split on a numeric feature")
+    inputs = model_inputs(pd.concat(rows, ignore_index=True), schema)
+    tolerance = params["export"]
+    result = parity(
+        session_for(fitted, schema),
+        fitted,
+        inputs,
+        schema.is_classification,
+        tolerance["atol"],
+        tolerance["rtol"],
+    )
+    assert result["passed"], result
+    assert result.get("label_agreement", 1.0) == 1.0, result

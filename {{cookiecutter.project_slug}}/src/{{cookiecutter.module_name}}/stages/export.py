@@ -2,9 +2,21 @@
 
 Serving loads only the ONNX file, so a conversion that drifts from scikit-learn must fail here,
 not in production: parity is checked on every test row with the tolerance from params.yaml.
+
+Parity means the same branch in every tree, not a close number. The model's numeric inputs are
+float32 (features.py casts them, for scikit-learn and ONNX alike) and ONNX Runtime compares them
+with float32 thresholds, while scikit-learn keeps float64 thresholds. Rounding a threshold to the
+nearest float32 can land on the row's own value (47.39999961853027 -> 47.4000015), which sends the
+row down the other branch. So the exported copy's thresholds are rounded *down*: no float32 lies
+between t and the largest float32 <= t, hence `x <= t` and `x <= float32_floor(t)` agree for every
+float32 x. skl2onnx makes the same adjustment for random forests (`sklearn_threshold` in its
+common/tree_ensemble.py: scikit-learn's forests cast inputs to float32 themselves) but not for
+histogram gradient boosting, which compares float64 inputs; ours are float32 already, so the rule
+holds for both. See docs/generated-project.md, "ONNX parity".
 """
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -26,8 +38,37 @@ from ..onnx_model import build_metadata
 from ..params import load_params
 from ..schema import Schema, load_frame, load_schema
 
-# Operator sets onnxruntime 1.31 runs; ai.onnx.ml 3 stores tree thresholds exactly.
+# The highest operator sets the converter may use (onnxruntime 1.31 runs them). skl2onnx writes
+# each operator at the lowest version that has it: float tree ensembles come out as ai.onnx.ml 1,
+# whose float32 thresholds are exact after float32_floor.
 TARGET_OPSET = {"": 21, "ai.onnx.ml": 3}
+
+
+def float32_floor(values: np.ndarray) -> np.ndarray:
+    """The largest float32 <= each value, as float64 (so it converts to float32 unchanged)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinity, stepped down below
+        rounded = values.astype(np.float32)
+    above = rounded.astype(np.float64) > values
+    rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
+    return rounded.astype(np.float64)
+
+
+def float32_splits(model: Pipeline) -> Pipeline:
+    """A copy of the model whose tree thresholds are float32 numbers that send every float32
+    input down the same branch as the original's float64 thresholds (`x <= t` goes left in
+    scikit-learn and ONNX alike). Models without trees come back as an unchanged copy."""
+    exact = copy.deepcopy(model)
+    estimator = exact[-1]
+    for tree in getattr(estimator, "estimators_", []):  # random forests: decision trees
+        splits = tree.tree_.children_left != -1  # leaves hold a placeholder threshold
+        tree.tree_.threshold[splits] = float32_floor(tree.tree_.threshold[splits])
+    for iteration in getattr(estimator, "_predictors", []):  # histogram gradient boosting
+        for predictor in iteration:
+            nodes = predictor.nodes
+            splits = nodes["is_leaf"] == 0
+            nodes["num_threshold"][splits] = float32_floor(nodes["num_threshold"][splits])
+    return exact
 
 
 def convert(model: Pipeline, schema: Schema, *, model_version: str, git_sha: str) -> bytes:
@@ -47,7 +88,10 @@ def convert(model: Pipeline, schema: Schema, *, model_version: str, git_sha: str
     # zipmap off: probabilities as one float matrix instead of a list of dicts.
     options = {"zipmap": False} if schema.is_classification else None
     converted = to_onnx(
-        model, initial_types=input_types, options=options, target_opset=TARGET_OPSET
+        float32_splits(model),
+        initial_types=input_types,
+        options=options,
+        target_opset=TARGET_OPSET,
     )
     onnx.helper.set_model_props(converted, metadata)
     return converted.SerializeToString()
