@@ -6,7 +6,11 @@ before training rather than as a confusing scikit-learn error.
 """
 
 import argparse
+import csv
+import io
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,15 +80,85 @@ def load_schema(path: Path) -> Schema:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """Read every cell as text; `validate` decides the types."""
+    """Read every cell as text; `validate` decides the types. What spreadsheets and exports
+    commonly get wrong (encoding, delimiter, repeated or unnamed headers) is refused here, before
+    pandas would guess around it."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        text = _decode(Path(path).read_bytes(), path)
     except FileNotFoundError:
         raise SchemaError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SchemaError(f"{path}: is a directory, not a CSV file") from None
+    _check_header(text, path)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{path}: file is empty") from None
     except pd.errors.ParserError as err:
         raise SchemaError(f"{path}: not a well-formed CSV ({str(err).strip()})") from None
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\0" in raw[:65536]:
+        raise SchemaError(f"{path}: not a text file (it holds NUL bytes): export the table as CSV")
+    try:
+        return raw.decode("utf-8-sig")  # a byte-order mark, as Excel writes, is dropped
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SchemaError(
+            f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}): save it as "
+            "UTF-8, e.g. iconv -f latin1 -t utf-8 old.csv > new.csv or 'CSV UTF-8' in a spreadsheet"
+        ) from None
+
+
+def _check_header(text: str, path: Path) -> None:
+    sample = text[:65536]
+    header = next(csv.reader(io.StringIO(sample)), [])
+    if len(header) == 1:
+        try:
+            delimiter = csv.Sniffer().sniff(sample, delimiters=";\t|").delimiter
+        except csv.Error:
+            delimiter = None
+        if delimiter:
+            raise SchemaError(
+                f"{path}: columns are separated by {delimiter!r}, not commas: save it as "
+                "comma-separated CSV"
+            )
+    unnamed = [str(number) for number, name in enumerate(header, 1) if not name.strip()]
+    if unnamed and len(header) > 1:
+        raise SchemaError(
+            f"{path}: header has no name for column(s) {', '.join(unnamed)}: name or delete them"
+        )
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(header, 1):
+        positions.setdefault(name, []).append(number)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeated:
+        name, where = next(iter(repeated.items()))
+        raise SchemaError(
+            f"{path}: column {name!r} appears {len(where)} times in the header (columns "
+            f"{', '.join(map(str, where))}): rename or delete the copies"
+        )
+
+
+def data_rows(index: pd.Index, limit: int = 5) -> str:
+    """'data rows 4, 272' for the first few rows of a mask's index (1 = first row after the
+    header, as a spreadsheet without its header row counts)."""
+    numbers = [str(position + 1) for position in list(index)[:limit]]
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"data row{'s' if len(index) > 1 else ''} {', '.join(numbers)}{more}"
+
+
+def empty_target_rows(frame: pd.DataFrame, target: str) -> pd.Index:
+    return frame.index[frame[target].isna()]
+
+
+def drop_empty_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The rows whose target is filled in, and how many were dropped (prepare.drop_empty_target)."""
+    if target not in frame.columns:
+        return frame, 0
+    empty = empty_target_rows(frame, target)
+    return frame.drop(index=empty).reset_index(drop=True), len(empty)
 
 
 def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
@@ -93,11 +167,16 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.Da
         missing = [c for c in [*schema.features, schema.target] if c not in frame.columns]
         raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
     typed = validate_features(frame, schema, source)
+    require_values(frame, schema, source)
     rows = len(frame)
     target = frame[schema.target]
-    empty = int(target.isna().sum())
-    if empty:
-        raise SchemaError(f"{source}: target {schema.target!r} is empty in {empty} of {rows} rows")
+    empty = empty_target_rows(frame, schema.target)
+    if len(empty):
+        raise SchemaError(
+            f"{source}: target {schema.target!r} is empty in {len(empty)} of {rows} rows "
+            f"({data_rows(empty)}): fill them in, delete them, or set "
+            "prepare.drop_empty_target: true in params.yaml"
+        )
     if schema.labels is None:
         typed[schema.target] = _numeric(target, schema.target, source)
     else:
@@ -111,6 +190,17 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.Da
             )
         typed[schema.target] = labels.astype(object)
     return typed.reset_index(drop=True)
+
+
+def require_values(frame: pd.DataFrame, schema: Schema, source: str = "data") -> None:
+    """A feature empty in every row teaches the model nothing, and scikit-learn's imputer drops
+    it, so the ONNX graph would no longer match: refuse it by name instead."""
+    for column in schema.features:
+        if frame[column].isna().all():
+            raise SchemaError(
+                f"{source}: column {column!r} is empty in all {len(frame)} rows: fill it in or "
+                "remove it from features in data/schema.yaml"
+            )
 
 
 def validate_features(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
@@ -152,7 +242,8 @@ MAX_DRAFT_LABELS = 10
 
 def draft(frame: pd.DataFrame, target: str) -> str:
     """A first schema for a CSV read by `read_csv`: columns whose every value is a number are
-    numeric, the rest categorical. A starting point to review, not a verdict."""
+    numeric, the rest categorical; columns empty in every row are left out. A starting point to
+    review, not a verdict."""
     if target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column ({', '.join(frame.columns)})")
 
@@ -160,25 +251,59 @@ def draft(frame: pd.DataFrame, target: str) -> str:
         present = values.dropna()
         return bool(len(present)) and pd.to_numeric(present, errors="coerce").notna().all()
 
+    values = frame[target].dropna()
+    if values.empty:
+        raise SchemaError(f"target {target!r} is empty in all {len(frame)} rows")
     lines = ["# Drafted from the data: review the kinds and labels before you commit.", "target:"]
     lines.append(f"  name: {target}")
-    values = frame[target].dropna()
     if not is_numeric(values) or values.nunique() <= MAX_DRAFT_LABELS:
         labels = ", ".join(f'"{label}"' for label in sorted(values.unique()))
         lines.append(f"  labels: [{labels}]")
     lines.append("features:")
     for column in frame.columns.drop(target):
+        if frame[column].isna().all():
+            lines.append(f"  # {column}: empty in every row, left out")
+            continue
         kind = "numeric" if is_numeric(frame[column]) else "categorical"
         lines.append(f"  {column}: {kind}")
     return "\n".join(lines) + "\n"
+
+
+def draft_notes(frame: pd.DataFrame, target: str) -> list[str]:
+    """What the pipeline will refuse in this CSV even with the drafted schema, and the fix."""
+    notes = [
+        f"column {column!r} is empty in every row: left out of the draft"
+        for column in frame.columns.drop(target)
+        if frame[column].isna().all()
+    ]
+    empty = empty_target_rows(frame, target)
+    if len(empty):
+        notes.append(
+            f"target {target!r} is empty in {len(empty)} of {len(frame)} rows "
+            f"({data_rows(empty)}): the pipeline refuses them; fill them in, delete them, or set "
+            "prepare.drop_empty_target: true in params.yaml"
+        )
+    return notes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Draft data/schema.yaml from a CSV.")
     parser.add_argument("csv", type=Path)
     parser.add_argument("--target", required=True, help="the column the model predicts")
+    parser.add_argument("--out", type=Path, help="write here (default: print)")
     args = parser.parse_args()
-    print(draft(read_csv(args.csv), args.target), end="")
+    frame = read_csv(args.csv)
+    text = draft(frame, args.target)
+    for note in draft_notes(frame, args.target):
+        print(f"schema: {note}", file=sys.stderr)
+    if args.out is None:
+        print(text, end="")
+        return
+    # Written whole or not at all: a failed draft leaves the old schema and no stray file.
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, args.out)
+    print(f"schema: drafted {args.out} from {args.csv}: review it before you commit")
 
 
 if __name__ == "__main__":

@@ -133,7 +133,8 @@ def test_rows_at_every_split_take_the_same_branch(family, train_test, schema, pa
     rows = []
     for column, thresholds in split_points(fitted, schema.numeric).items():
         # At most 300 thresholds per feature keep the test quick on forests with many splits.
-        chosen = thresholds[np.linspace(0, len(thresholds) - 1, min(len(thresholds), 300)).astype(int)]
+        picks = np.linspace(0, len(thresholds) - 1, min(len(thresholds), 300)).astype(int)
+        chosen = thresholds[picks]
         nearest = chosen.astype(np.float32)
         values = np.concatenate(
             [

@@ -7,6 +7,8 @@ from {{ cookiecutter.module_name }}.schema import (
     Schema,
     SchemaError,
     draft,
+    draft_notes,
+    drop_empty_target,
     load_schema,
     read_csv,
     validate,
@@ -50,9 +52,24 @@ def test_non_numeric_value_is_named_with_count():
         validate(frame(size=["big", "huge", "1"]), SCHEMA)
 
 
-def test_empty_target_is_counted():
-    with pytest.raises(SchemaError, match=r"target 'label' is empty in 1 of 3 rows"):
+def test_empty_target_is_counted_with_its_rows_and_the_fix():
+    with pytest.raises(
+        SchemaError,
+        match=r"target 'label' is empty in 1 of 3 rows \(data row 2\): fill them in, delete them, "
+        r"or set prepare\.drop_empty_target: true",
+    ):
         validate(frame(label=["no", None, "yes"]), SCHEMA)
+
+
+def test_drop_empty_target_keeps_the_rest_and_counts():
+    kept, dropped = drop_empty_target(frame(label=[None, "yes", None]), "label")
+    assert dropped == 2
+    assert list(kept["label"]) == ["yes"] and list(kept.index) == [0]
+
+
+def test_a_feature_empty_in_every_row_is_refused_by_name():
+    with pytest.raises(SchemaError, match=r"column 'size' is empty in all 3 rows: fill it in or "):
+        validate(frame(size=[None, None, None]), SCHEMA)
 
 
 def test_unknown_label_is_named():
@@ -76,6 +93,37 @@ def test_malformed_csv(tmp_path):
     path.write_text("size,colour,label\n1,red,no\n2,blue,yes,extra,cells\n")
     with pytest.raises(SchemaError, match="not a well-formed CSV"):
         read_csv(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"size;colour;label\n1,5;red;no\n2;blue;yes\n", r"separated by ';', not commas"),
+        (b"size\tcolour\tlabel\n1\tred\tno\n", r"separated by '\\t', not commas"),
+        (
+            "size,colour,label\n1,Málaga,no\n".encode("latin-1"),
+            r"not UTF-8 text \(byte 0xe1 on line 2\)",
+        ),
+        (b"PK\x03\x04\x00\x00binary", r"not a text file \(it holds NUL bytes\)"),
+        (
+            b"size,colour,size,label\n1,red,2,no\n",
+            r"'size' appears 2 times in the header \(columns 1, 3\)",
+        ),
+        (b"size,,colour,label\n1,x,red,no\n", r"no name for column\(s\) 2"),
+    ],
+    ids=["semicolon", "tab", "latin-1", "binary", "duplicate-column", "unnamed-column"],
+)
+def test_what_exports_get_wrong_is_named_with_the_fix(tmp_path, content, message):
+    path = tmp_path / "own.csv"
+    path.write_bytes(content)
+    with pytest.raises(SchemaError, match=message):
+        read_csv(path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("size,colour,label\n1,red,no\n".encode("utf-8-sig"))
+    assert list(read_csv(path).columns) == ["size", "colour", "label"]
 
 
 def test_empty_and_missing_files(tmp_path):
@@ -141,3 +189,19 @@ def test_draft_of_a_continuous_target_is_regression(tmp_path):
 def test_draft_needs_an_existing_target(tmp_path):
     with pytest.raises(SchemaError, match="target 'price' is not a column"):
         draft(pd.DataFrame({"x": [1]}), target="price")
+
+
+def test_draft_leaves_out_empty_columns_and_notes_empty_targets(tmp_path):
+    csv = tmp_path / "own.csv"
+    csv.write_text("age,notes,price\n31,,10.5\n40,,\n45,,12.25\n")
+    data = read_csv(csv)
+    text = draft(data, target="price")
+    assert "# notes: empty in every row, left out" in text
+    path = tmp_path / "schema.yaml"
+    path.write_text(text)
+    assert load_schema(path).features == {"age": "numeric"}
+    assert draft_notes(data, "price") == [
+        "column 'notes' is empty in every row: left out of the draft",
+        "target 'price' is empty in 1 of 3 rows (data row 2): the pipeline refuses them; fill them "
+        "in, delete them, or set prepare.drop_empty_target: true in params.yaml",
+    ]

@@ -1,5 +1,8 @@
 """Stage prepare: validate the raw CSV against the schema and split it into train and test.
 
+It is the first stage to read the data, so a CSV the contract refuses stops the run here, before
+any model file is touched.
+
 It also saves the drift reference: a seeded sample of the training split that `make drift`
 compares new batches with.
 """
@@ -14,7 +17,15 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import run_stage
 from ..params import load_params
-from ..schema import Schema, SchemaError, load_frame, load_schema
+from ..schema import (
+    Schema,
+    SchemaError,
+    drop_empty_target,
+    load_schema,
+    read_csv,
+    require_values,
+    validate,
+)
 
 # Enough rows for stable deciles and tests; small enough to check a batch in a second.
 REFERENCE_ROWS = 5000
@@ -69,8 +80,17 @@ def main() -> None:
 
     params = load_params()
     schema = load_schema(args.schema)
-    frame = load_frame(args.raw, schema)
+    frame = read_csv(args.raw)
+    if params["prepare"].get("drop_empty_target", False):
+        frame, dropped = drop_empty_target(frame, schema.target)
+        if dropped:
+            print(
+                f"prepare: dropped {dropped} rows whose target {schema.target!r} is empty "
+                "(prepare.drop_empty_target)"
+            )
+    frame = validate(frame, schema, source=str(args.raw))
     train, test = split(frame, schema, params["prepare"]["test_size"], params["base"]["seed"])
+    require_values(train, schema, source=f"{args.raw} (its train split)")
 
     args.train_out.parent.mkdir(parents=True, exist_ok=True)
     train.to_csv(args.train_out, index=False)
