@@ -8,6 +8,7 @@ before training rather than as a confusing scikit-learn error.
 import argparse
 import csv
 import io
+import json
 import os
 import re
 import sys
@@ -33,6 +34,8 @@ class Schema:
     target: str
     features: dict[str, str]
     labels: tuple[str, ...] | None = None
+    # Text that marks a gap besides an empty cell, such as R's "NA" (schema key missing_values).
+    missing_values: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:
@@ -72,17 +75,22 @@ def load_schema(path: Path) -> Schema:
     labels = target.get("labels")
     if labels is not None and len(set(map(str, labels))) < 2:
         raise SchemaError(f"{path}: target.labels needs two or more distinct labels")
+    missing = raw.get("missing_values") or []
+    if not isinstance(missing, list) or not all(isinstance(value, str) for value in missing):
+        raise SchemaError(f'{path}: missing_values must be a list of strings, e.g. ["NA"]')
     return Schema(
         target=name,
         features=dict(features),
         labels=tuple(str(label) for label in labels) if labels is not None else None,
+        missing_values=tuple(missing),
     )
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Read every cell as text; `validate` decides the types. What spreadsheets and exports
-    commonly get wrong (encoding, delimiter, repeated or unnamed headers) is refused here, before
-    pandas would guess around it."""
+def read_csv(path: Path, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read every cell as text; `validate` decides the types. An empty cell is a gap, and so is
+    any of `missing_values` (the schema's). What spreadsheets and exports commonly get wrong
+    (encoding, delimiter, repeated or unnamed headers) is refused here, before pandas would guess
+    around it."""
     try:
         text = _decode(Path(path).read_bytes(), path)
     except FileNotFoundError:
@@ -91,7 +99,12 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise SchemaError(f"{path}: is a directory, not a CSV file") from None
     _check_header(text, path)
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=["", *missing_values],
+        )
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{path}: file is empty") from None
     except pd.errors.ParserError as err:
@@ -154,11 +167,12 @@ def empty_target_rows(frame: pd.DataFrame, target: str) -> pd.Index:
 
 
 def drop_empty_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
-    """The rows whose target is filled in, and how many were dropped (prepare.drop_empty_target)."""
+    """The rows whose target is filled in, and how many were dropped (prepare.drop_empty_target).
+    The rows keep their index, so later messages still name the file's data rows."""
     if target not in frame.columns:
         return frame, 0
     empty = empty_target_rows(frame, target)
-    return frame.drop(index=empty).reset_index(drop=True), len(empty)
+    return frame.drop(index=empty), len(empty)
 
 
 def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
@@ -224,20 +238,40 @@ def _numeric(values: pd.Series, column: str, source: str) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
     bad = values[numbers.isna() & values.notna()]
     if len(bad):
+        first = bad.iloc[0]
+        hint = (
+            f"; if {first!r} marks a gap, list it in missing_values in data/schema.yaml"
+            if first in GAP_MARKERS
+            else ""
+        )
         raise SchemaError(
             f"{source}: column {column!r} should be numeric but {len(bad)} of {len(values)} rows "
-            f"are not (first: {bad.iloc[0]!r} in data row {bad.index[0] + 1})"
+            f"are not (first: {first!r} in data row {bad.index[0] + 1}){hint}"
         )
     return numbers.astype(float)
 
 
 def load_frame(path: Path, schema: Schema) -> pd.DataFrame:
     """Read and validate a CSV in one step: every stage sees typed, checked data."""
-    return validate(read_csv(path), schema, source=str(path))
+    return validate(read_csv(path, schema.missing_values), schema, source=str(path))
 
 
 # A numeric target with at most this many distinct values is drafted as class labels.
 MAX_DRAFT_LABELS = 10
+# Text that exports write for a gap (R's NA, pandas' NaN, SQL's NULL ...): a draft lists those it
+# finds among numbers as missing_values.
+GAP_MARKERS = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "?", "-"})
+
+
+def gap_markers(frame: pd.DataFrame) -> list[str]:
+    """The GAP_MARKERS that stand among the numbers of an otherwise numeric column."""
+    found: set[str] = set()
+    for column in frame.columns:
+        present = frame[column].dropna()
+        text = present[pd.to_numeric(present, errors="coerce").isna()]
+        if 0 < len(text) < len(present) and set(text) <= GAP_MARKERS:
+            found |= set(text)
+    return sorted(found)
 
 
 def draft(frame: pd.DataFrame, target: str) -> str:
@@ -246,6 +280,8 @@ def draft(frame: pd.DataFrame, target: str) -> str:
     review, not a verdict."""
     if target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column ({', '.join(frame.columns)})")
+    markers = gap_markers(frame)
+    frame = frame.mask(frame.isin(markers))
 
     def is_numeric(values: pd.Series) -> bool:
         present = values.dropna()
@@ -254,8 +290,11 @@ def draft(frame: pd.DataFrame, target: str) -> str:
     values = frame[target].dropna()
     if values.empty:
         raise SchemaError(f"target {target!r} is empty in all {len(frame)} rows")
-    lines = ["# Drafted from the data: review the kinds and labels before you commit.", "target:"]
-    lines.append(f"  name: {target}")
+    lines = ["# Drafted from the data: review the kinds and labels before you commit."]
+    if markers:
+        lines.append("# Text that marks a gap, as an empty cell does:")
+        lines.append(f"missing_values: [{', '.join(json.dumps(marker) for marker in markers)}]")
+    lines += ["target:", f"  name: {target}"]
     if not is_numeric(values) or values.nunique() <= MAX_DRAFT_LABELS:
         labels = ", ".join(f'"{label}"' for label in sorted(values.unique()))
         lines.append(f"  labels: [{labels}]")
@@ -271,6 +310,7 @@ def draft(frame: pd.DataFrame, target: str) -> str:
 
 def draft_notes(frame: pd.DataFrame, target: str) -> list[str]:
     """What the pipeline will refuse in this CSV even with the drafted schema, and the fix."""
+    frame = frame.mask(frame.isin(gap_markers(frame)))
     notes = [
         f"column {column!r} is empty in every row: left out of the draft"
         for column in frame.columns.drop(target)

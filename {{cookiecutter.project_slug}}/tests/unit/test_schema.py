@@ -64,7 +64,7 @@ def test_empty_target_is_counted_with_its_rows_and_the_fix():
 def test_drop_empty_target_keeps_the_rest_and_counts():
     kept, dropped = drop_empty_target(frame(label=[None, "yes", None]), "label")
     assert dropped == 2
-    assert list(kept["label"]) == ["yes"] and list(kept.index) == [0]
+    assert list(kept["label"]) == ["yes"] and list(kept.index) == [1]  # the file's data row 2
 
 
 def test_a_feature_empty_in_every_row_is_refused_by_name():
@@ -205,3 +205,28 @@ def test_draft_leaves_out_empty_columns_and_notes_empty_targets(tmp_path):
         "target 'price' is empty in 1 of 3 rows (data row 2): the pipeline refuses them; fill them "
         "in, delete them, or set prepare.drop_empty_target: true in params.yaml",
     ]
+
+
+def test_gap_markers_among_numbers_are_drafted_as_missing_values(tmp_path):
+    """R and many exports write NA for a gap: the draft lists it, and reading with the schema
+    turns it into a gap in every column; without it, the error says what to add."""
+    csv = tmp_path / "from_r.csv"
+    csv.write_text("mass,sex,kind\n3750,male,a\nNA,NA,b\n3800,female,a\n")
+    path = tmp_path / "schema.yaml"
+    path.write_text(draft(read_csv(csv), target="kind"))
+    schema = load_schema(path)
+    assert schema.missing_values == ("NA",)
+    assert schema.features == {"mass": "numeric", "sex": "categorical"}
+    typed = validate(read_csv(csv, schema.missing_values), schema)
+    assert typed["mass"].isna().sum() == 1 and typed["sex"].isna().sum() == 1
+    with pytest.raises(
+        SchemaError, match=r"\(first: 'NA' in data row 2\); if 'NA' marks a gap, list"
+    ):
+        validate(read_csv(csv), schema)
+
+
+def test_missing_values_must_be_a_list_of_text(tmp_path):
+    path = tmp_path / "schema.yaml"
+    path.write_text("missing_values: NA\ntarget: {name: y}\nfeatures: {a: numeric}\n")
+    with pytest.raises(SchemaError, match="missing_values must be a list of strings"):
+        load_schema(path)

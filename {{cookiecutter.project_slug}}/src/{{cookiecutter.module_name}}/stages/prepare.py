@@ -80,7 +80,7 @@ def main() -> None:
 
     params = load_params()
     schema = load_schema(args.schema)
-    frame = read_csv(args.raw)
+    frame = read_csv(args.raw, schema.missing_values)
     if params["prepare"].get("drop_empty_target", False):
         frame, dropped = drop_empty_target(frame, schema.target)
         if dropped:
