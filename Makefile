@@ -71,10 +71,11 @@ lint-workflows: $(VENV)/.installed
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) build
 
-docs: $(VENV)/.installed ## Regenerate the generated docs: options, snippets from bakes, example reports (slow)
+docs: $(VENV)/.installed ## Regenerate the generated docs: options, snippets from bakes, example reports, real-data corpus (slow)
 	$(BIN)/python docs/options.py
 	$(BIN)/python docs/snippets.py
 	$(BIN)/python docs/examples.py
+	$(BIN)/python docs/corpus.py
 
 site: $(VENV)/.installed ## Build the docs site into build/site (mkdocs --strict: a broken link fails)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
