@@ -55,9 +55,11 @@ class Dataset:
 
 
 def _penguins() -> pd.DataFrame:
-    import palmerpenguins
+    """The package's penguins.csv as text: its gaps stay R's "NA", as a user's export holds them."""
+    from importlib.resources import files
 
-    return palmerpenguins.load_penguins()
+    with (files("palmerpenguins") / "data" / "penguins.csv").open() as csv:
+        return pd.read_csv(csv, dtype=str, keep_default_na=False)
 
 
 def _rdataset(package: str, item: str) -> pd.DataFrame:
@@ -70,6 +72,9 @@ def _rdataset(package: str, item: str) -> pd.DataFrame:
     return frame.drop(columns="rownames")
 
 
+PENGUINS_SOURCE = (
+    "palmerpenguins `data/penguins.csv`: Palmer Station LTER field data (Gorman et al.), CC0"
+)
 # Gradient boosting and forests on all 53,940 diamonds take minutes per family; a seeded sample
 # keeps the corpus test fast and keeps every price range.
 DIAMONDS_ROWS = 5000
@@ -103,7 +108,7 @@ DATASETS = {
             _penguins,
             "body_mass_g",
             "regression",
-            "palmerpenguins `load_penguins()`: Palmer Station LTER field data (Gorman et al.), CC0",
+            PENGUINS_SOURCE,
             traits=frozenset({"decimals", "categoricals", "gaps", "ties"}),
             floor=0.6,
         ),
@@ -112,7 +117,7 @@ DATASETS = {
             _penguins,
             "species",
             "multiclass_classification",
-            "palmerpenguins `load_penguins()`: Palmer Station LTER field data (Gorman et al.), CC0",
+            PENGUINS_SOURCE,
             traits=frozenset({"decimals", "categoricals", "gaps", "ties"}),
             floor=0.9,
         ),
@@ -260,6 +265,8 @@ class FamilyResult:
 class DatasetResult:
     dataset: Dataset
     schema: Any
+    # The file as the prepare stage reads it: text, gaps as NaN, before empty targets are dropped.
+    raw: pd.DataFrame
     rows: int
     dropped: int
     train_rows: int
@@ -297,13 +304,16 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
     workdir.mkdir(parents=True, exist_ok=True)
     csv, schema_file = workdir / f"{dataset.name}.csv", workdir / f"{dataset.name}.schema.yaml"
     dataset.load().to_csv(csv, index=False)
-    raw = schema_module.read_csv(csv)
-    schema_file.write_text(schema_module.draft(raw, dataset.target))
+    # `make schema`: a draft from the file read as text.
+    schema_file.write_text(schema_module.draft(schema_module.read_csv(csv), dataset.target))
     schema = schema_module.load_schema(schema_file)
-    # The pipeline refuses rows without a target; the corpus drops them and counts them.
-    empty = raw[dataset.target].isna()
-    frame = schema_module.validate(raw[~empty], schema, source=str(csv))
+    # The prepare stage with prepare.drop_empty_target: true (the pipeline's default refuses
+    # rows without a target; the corpus drops and counts them).
+    raw = schema_module.read_csv(csv, schema.missing_values)
+    kept, dropped = schema_module.drop_empty_target(raw, schema.target)
+    frame = schema_module.validate(kept, schema, source=str(csv))
     train, test = project.prepare.split(frame, schema, params["prepare"]["test_size"], seed)
+    schema_module.require_values(train, schema, source=f"{csv} (its train split)")
     splits = {"train": train, "test": test}
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -330,8 +340,9 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
     return DatasetResult(
         dataset=dataset,
         schema=schema,
+        raw=raw,
         rows=len(raw),
-        dropped=int(empty.sum()),
+        dropped=dropped,
         train_rows=len(train),
         test_rows=len(test),
         families=results,
@@ -339,10 +350,13 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
     )
 
 
-def measured_traits(frame: pd.DataFrame, dataset: Dataset, schema: Any) -> frozenset[str]:
-    """The traits a loaded table shows, by the definitions in TRAITS."""
-    features = frame.drop(columns=dataset.target)
-    numeric = features[schema.numeric].astype(float)
+def measured_traits(raw: pd.DataFrame, schema: Any) -> frozenset[str]:
+    """The traits a table shows, by the definitions in TRAITS: `raw` is the file as the prepare
+    stage reads it (text, gaps as NaN), `schema` the one drafted from it."""
+    frame = raw.copy()
+    columns = schema.numeric if schema.is_classification else [*schema.numeric, schema.target]
+    frame[columns] = frame[columns].apply(pd.to_numeric)
+    numeric = frame[schema.numeric]
     traits = set()
     for _, values in numeric.items():
         present = values.dropna()
@@ -354,7 +368,7 @@ def measured_traits(frame: pd.DataFrame, dataset: Dataset, schema: Any) -> froze
         traits.add("categoricals")
     if frame.isna().any().any():
         traits.add("gaps")
-    target = frame[dataset.target].dropna()
+    target = frame[schema.target].dropna()
     if schema.is_classification:
         counts = target.value_counts()
         if counts.max() >= 3 * counts.min():
