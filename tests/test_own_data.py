@@ -1,73 +1,76 @@
-"""The README's "bring your own data" path, step by step: replace the starter data with a CSV
-tracked by DVC, push it to the remote, and reproduce from a fresh clone with a fresh venv."""
+"""The README's "bring your own data" path, step by step, on real data: Palmer penguins exactly as
+the palmerpenguins package ships the file (R's NA for gaps, two rows without a body mass). The
+multiclass run goes through the DVC remote to a fresh clone; the regression run trains every
+family and then feeds the pipeline the bad files users bring, checking that each is refused in one
+line, that the last good model survives, and that `make restore` brings the last commit back."""
 
 import hashlib
 import re
+import shutil
+from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 from conftest import bake, git, in_venv, make, run
 
-
-def own_csv(path: Path, rows: int = 400) -> None:
-    """Loan applications: numbers and categories, with gaps, as a user might bring."""
-    rng = np.random.default_rng(0)
-    income = rng.normal(50_000, 15_000, rows).round(0)
-    debt = rng.normal(10_000, 5_000, rows).round(0)
-    employment = rng.choice(["salaried", "self_employed", "student"], rows)
-    score = (income - 2 * debt) / 20_000 + (employment == "salaried") + rng.normal(0, 0.5, rows)
-    frame = pd.DataFrame(
-        {
-            "income": income,
-            "debt": debt,
-            "employment": employment,
-            "approved": np.where(score > np.median(score), "yes", "no"),
-        }
-    )
-    frame.loc[::25, "employment"] = None
-    frame.to_csv(path, index=False)
-
-
-def without_data_section(params_text: str) -> str:
-    """Delete the `data:` section of params.yaml, as the README says."""
-    return re.sub(r"\ndata:\n(?:[ #].*\n)*", "\n", params_text)
+# The file as the package ships it, read from the installed package: no download.
+PENGUINS = Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
+STAGES = ["prepare", "train", "evaluate", "export"]
+# What a failed run must not touch: the last good model and its metrics.
+KEPT = ["models/model.joblib", "models/model.onnx", "metrics/scores.json", "metrics/onnx.json"]
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_own_csv_round_trip_through_the_remote(tmp_path):
-    origin = bake(tmp_path / "origin", project_name="Own Data")
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def edit_params(project: Path, drop_empty_target: bool = False) -> None:
+    """Delete the `data:` section of params.yaml, as the README says (and, when make schema listed
+    empty targets, take its advice to drop them)."""
+    params_file = project / "params.yaml"
+    text = re.sub(r"\ndata:\n(?:[ #].*\n)*", "\n", params_file.read_text())
+    if drop_empty_target:
+        text = text.replace("drop_empty_target: false", "drop_empty_target: true")
+    params_file.write_text(text)
+    params = yaml.safe_load(text)
+    assert "data" not in params and params["prepare"]["drop_empty_target"] is drop_empty_target
+
+
+def own_data_steps(project: Path, csv: Path, target: str) -> str:
+    """The README's commands in its order, up to editing params.yaml; returns make schema's
+    output (stdout and stderr)."""
+    drafted = make(project, "schema", CSV=str(csv), TARGET=target)
+    in_venv(["dvc", "remove", "data"], cwd=project)
+    shutil.copy(csv, project / "data/raw/dataset.csv")
+    in_venv(["dvc", "add", "data/raw/dataset.csv"], cwd=project)
+    return drafted.stdout + drafted.stderr
+
+
+def test_penguins_species_round_trip_through_the_remote(tmp_path):
+    origin = bake(tmp_path / "origin", project_name="Own Species", task="multiclass_classification")
     remote = tmp_path / "dvc-remote"
     make(origin, "setup", DVC_REMOTE_DIR=str(remote))
 
-    # The README's steps, in its order.
-    in_venv(["dvc", "remove", "data"], cwd=origin)
-    own_csv(origin / "data/raw/dataset.csv")
-    in_venv(["dvc", "add", "data/raw/dataset.csv"], cwd=origin)
-    make(origin, "schema", TARGET="approved")
-    params_file = origin / "params.yaml"
-    params_file.write_text(without_data_section(params_file.read_text()))
-    assert "data" not in yaml.safe_load(params_file.read_text())
-    reran = make(origin, "repro").stdout
-    assert re.findall(r"Running stage '(\w+)'", reran) == ["prepare", "train", "evaluate", "export"]
+    own_data_steps(origin, PENGUINS, "species")
+    edit_params(origin)
+    assert stages_run(make(origin, "repro").stdout) == STAGES
     make(origin, "push")
     git(origin, "add", "--all")
     git(origin, "commit", "--quiet", "--message", "Own data")
 
     schema = yaml.safe_load((origin / "data/schema.yaml").read_text())
-    assert schema["target"] == {"name": "approved", "labels": ["no", "yes"]}
-    assert schema["features"]["employment"] == "categorical"
-    assert (origin / "data/raw/dataset.csv.dvc").exists()
-    assert list(yaml.safe_load((origin / "dvc.yaml").read_text())["stages"]) == [
-        "prepare",
-        "train",
-        "evaluate",
-        "export",
-    ]
+    assert schema["missing_values"] == ["NA"]
+    assert schema["target"] == {"name": "species", "labels": ["Adelie", "Chinstrap", "Gentoo"]}
+    assert schema["features"]["island"] == schema["features"]["sex"] == "categorical"
+    assert schema["features"]["bill_length_mm"] == "numeric"
+    assert list(yaml.safe_load((origin / "dvc.yaml").read_text())["stages"]) == STAGES
+    data = yaml.safe_load((origin / "metrics/data.json").read_text())
+    assert data["all"]["rows"] == 344 and data["all"]["missing_cells"] == 19  # NA, now gaps
 
     # A collaborator: fresh clone, fresh venv (the Makefile's default), same remote.
     clone = tmp_path / "clone"
@@ -76,6 +79,123 @@ def test_own_csv_round_trip_through_the_remote(tmp_path):
     run(["make", "--no-print-directory", "pull"], cwd=clone)
     for path in ["data/raw/dataset.csv", "data/prepared/train.csv", "models/model.onnx"]:
         assert digest(clone / path) == digest(origin / path), path
-    status = run(["make", "--no-print-directory", "repro"], cwd=clone).stdout
-    assert "Running stage" not in status
+    assert stages_run(run(["make", "--no-print-directory", "repro"], cwd=clone).stdout) == []
+    # The project's own tests on its own data: every family converts and matches, rows at
+    # every split threshold take scikit-learn's branch.
     run(["make", "--no-print-directory", "test"], cwd=clone)
+
+
+def bad_files(good: pd.DataFrame, folder: Path) -> dict[str, tuple[Path, str]]:
+    """What users bring, each with the line the pipeline must answer with."""
+    cases = {}
+
+    def write(name: str, content: bytes, message: str) -> None:
+        (folder / name).write_bytes(content)
+        cases[name] = (folder / name, message)
+
+    text = good.to_csv(index=False, na_rep="NA")
+    blanked = good.assign(bill_depth_mm=None).to_csv(index=False, na_rep="NA")
+    write(
+        "empty-column.csv",
+        blanked.replace(",NA,", ",,").encode(),
+        r"column 'bill_depth_mm' is empty in all 342 rows: fill it in or remove it from features",
+    )
+    write(
+        "semicolons.csv",
+        good.to_csv(index=False, sep=";", decimal=",", na_rep="NA").encode(),
+        r"columns are separated by ';', not commas",
+    )
+    write(
+        "latin-1.csv",
+        text.replace("Torgersen", "Tørgersen").encode("latin-1"),
+        r"not UTF-8 text \(byte 0xf8 on line 2\): save it as UTF-8",
+    )
+    header, rest = text.split("\n", 1)
+    write(
+        "repeated-column.csv",
+        (header.replace("sex", "bill_length_mm") + "\n" + rest).encode(),
+        r"column 'bill_length_mm' appears 2 times in the header \(columns 3, 7\)",
+    )
+    return cases
+
+
+def test_penguins_body_mass_every_family_and_every_bad_file(tmp_path):
+    project = bake(tmp_path, project_name="Own Mass", task="regression")
+    make(project, "setup", DVC_REMOTE_DIR=str(tmp_path / "dvc-remote"))
+
+    drafted = own_data_steps(project, PENGUINS, "body_mass_g")
+    # make schema names the two penguins without a body mass and what to do about them.
+    assert (
+        "target 'body_mass_g' is empty in 2 of 344 rows (data rows 4, 272): the pipeline refuses "
+        "them; fill them in, delete them, or set prepare.drop_empty_target: true" in drafted
+    )
+    edit_params(project, drop_empty_target=True)
+    reran = make(project, "repro").stdout
+    assert stages_run(reran) == STAGES
+    assert "prepare: dropped 2 rows whose target 'body_mass_g' is empty" in reran
+    assert yaml.safe_load((project / "metrics/onnx.json").read_text())["passed"] is True
+    make(project, "test")  # every family converts and matches; every split threshold agrees
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "Own data")
+
+    # Every family through the pipeline itself: export refuses a model that differs.
+    params_file = project / "params.yaml"
+    committed_params = params_file.read_text()
+    for family in ["random_forest", "linear"]:
+        params = yaml.safe_load(committed_params)
+        params["train"] = {"model": family, "hyperparameters": {}}
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        assert stages_run(make(project, "repro").stdout) == ["train", "evaluate", "export"]
+        onnx_check = yaml.safe_load((project / "metrics/onnx.json").read_text())
+        assert onnx_check["passed"] is True, (family, onnx_check)
+    params_file.write_text(committed_params)
+    assert stages_run(make(project, "repro").stdout) == []  # back to the committed run's cache
+    committed = {path: digest(project / path) for path in [*KEPT, "data/raw/dataset.csv"]}
+    committed_summary = (project / "metrics/data.json").read_text()
+    good = pd.read_csv(PENGUINS).dropna(subset=["body_mass_g"])
+
+    for name, (bad, message) in bad_files(good, tmp_path).items():
+        schema_before = (project / "data/schema.yaml").read_bytes()
+        data_files = sorted(p.name for p in (project / "data").iterdir())
+        if name != "empty-column.csv":  # make schema drafts around an empty column instead
+            refused = make(project, "schema", CSV=str(bad), TARGET="body_mass_g", check=False)
+            assert refused.returncode != 0 and re.search(message, refused.stderr), (name, refused)
+            assert (project / "data/schema.yaml").read_bytes() == schema_before, name
+            assert sorted(p.name for p in (project / "data").iterdir()) == data_files, name
+
+        # The README's update path with the bad file: refused in prepare, in one line.
+        shutil.copy(bad, project / "data/raw/dataset.csv")
+        in_venv(["dvc", "add", "data/raw/dataset.csv"], cwd=project)
+        failed = make(project, "repro", check=False)
+        assert failed.returncode != 0, name
+        errors = [line for line in failed.stderr.splitlines() if line.startswith("prepare: ")]
+        assert len(errors) == 1 and re.search(message, errors[0]), (name, failed.stderr)
+        # The run's last word (before make's own "***" line) is the way back.
+        last = [line for line in failed.stderr.splitlines() if not line.startswith("make: ***")]
+        assert last[-1].endswith(
+            "or run make restore to get the last commit's data, model and metrics back"
+        ), (name, failed.stderr)
+        assert stages_run(failed.stdout) == ["prepare"], name
+        for path, sha in committed.items():
+            if path.startswith(("models/", "metrics/")):
+                assert digest(project / path) == sha, (name, path)
+
+        restored = make(project, "restore").stdout
+        assert "kept in git stash" in restored, restored
+        assert {path: digest(project / path) for path in committed} == committed, name
+        assert (project / "metrics/data.json").read_text() == committed_summary, name
+        assert git(project, "status", "--porcelain") == "", name
+        assert stages_run(make(project, "repro").stdout) == [], name
+        stashed = git(project, "stash", "show", "--include-untracked", "--name-only")
+        assert "data/raw/dataset.csv.dvc" in stashed.split(), (name, stashed)
+        git(project, "stash", "drop", "--quiet")
+
+
+def test_restore_before_any_commit_says_so(tmp_path):
+    project = bake(tmp_path, project_name="No Commit")
+    run(["git", "init", "--quiet"], cwd=project)
+    result = make(project, "restore", check=False)
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == (
+        "restore: nothing is committed yet, so there is no last good state to return to"
+    )
