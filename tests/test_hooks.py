@@ -1,4 +1,5 @@
-"""Bad answers are refused in one line naming the answer and the rule, and leave nothing behind."""
+"""Bad answers are refused with one line naming the answer and the rule, and leave nothing behind;
+the recorded answers let cruft follow the template without noise."""
 
 import json
 import subprocess
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE, bake, git, git_copy_of_template
+from cookiecutter.hooks import run_script_with_context
 from cookiecutter.main import cookiecutter
 
 # The refused answers, and the one line each gives (the hook's, on stderr).
@@ -141,50 +143,136 @@ def test_answers_are_recorded_for_cruft(tmp_path):
     assert answers["task"] == "regression" and answers["model"] == "linear"
     # Machine-specific paths stay out of a file that is committed.
     assert not {"_output_dir", "_repo_dir"} & set(answers)
-    assert record["template"] == str(TEMPLATE)
+    assert record["template"] == answers["_template"] == str(TEMPLATE)
+
+
+def test_a_github_abbreviation_is_recorded_as_the_url_cruft_clones(tmp_path):
+    """`cookiecutter gh:owner/repo` (the documented bake); git cannot clone `gh:...`."""
+    context = {"project_name": "Demo", "_template": "gh:acme/cookiecutter-mlops-actions"}
+    context |= {"_output_dir": str(tmp_path), "_repo_dir": str(TEMPLATE), "_checkout": None}
+    run_script_with_context(
+        TEMPLATE / "hooks/post_gen_project.py", tmp_path, {"cookiecutter": context}
+    )
+    record = json.loads((tmp_path / ".cruft.json").read_text())
+    url = "https://github.com/acme/cookiecutter-mlops-actions.git"
+    assert record["template"] == record["context"]["cookiecutter"]["_template"] == url
+
+
+def cruft(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cruft", *args], cwd=project, capture_output=True, text=True
+    )
+
+
+def bake_from(template: Path, output_dir: Path, **answers: str) -> Path:
+    return Path(
+        cookiecutter(
+            str(template), no_input=True, output_dir=str(output_dir), extra_context=answers
+        )
+    )
+
+
+def test_cruft_json_is_what_cruft_create_writes(tmp_path):
+    """Same bytes as `cruft create` (cruft/_commands/create.py, utils/cruft.py `json_dumps`):
+    cruft's later rewrites change only what changed, and a fresh bake has no `cruft diff`."""
+    template = git_copy_of_template(tmp_path / "template")
+    answers = {"project_name": "Follower", "author_name": "Zoë Ångström", "task": "regression"}
+    project = bake_from(template, tmp_path / "out", **answers)
+    created = cruft(
+        tmp_path,
+        *("create", "--no-input", "--output-dir", "by-cruft", str(template)),
+        *("--extra-context", json.dumps(answers)),
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    by_cruft = tmp_path / "by-cruft" / project.name / ".cruft.json"
+    assert (project / ".cruft.json").read_bytes() == by_cruft.read_bytes()
+
+    git(project, "init", "--quiet", "--initial-branch=main")
+    diff = cruft(project, "diff", "--exit-code")
+    assert diff.returncode == 0 and diff.stdout == "", diff.stdout + diff.stderr
+
+
+def template_and_project(tmp_path: Path) -> tuple[Path, Path]:
+    template = git_copy_of_template(tmp_path / "template")
+    project = bake_from(template, tmp_path / "out", project_name="Follower")
+    git(project, "init", "--quiet", "--initial-branch=main")
+    return template, project
 
 
 def test_cruft_follows_a_template_change(tmp_path):
     """What docs/updating.md promises: a project baked from a git checkout of the template knows
     when it is behind (`cruft check`) and takes the template's next commit with `cruft update`,
-    keeping the project's own edits."""
-    template = git_copy_of_template(tmp_path / "template")
-    project = Path(
-        cookiecutter(
-            str(template),
-            no_input=True,
-            output_dir=str(tmp_path / "out"),
-            extra_context={"project_name": "Follower"},
-        )
-    )
+    keeping the project's own edits and leaving no `.rej` file."""
+    template, project = template_and_project(tmp_path)
     record = json.loads((project / ".cruft.json").read_text())
-    assert (
-        record["template"] == str(template)
-        and record["commit"] == git(template, "rev-parse", "HEAD").strip()
-    )
-    git(project, "init", "--quiet", "--initial-branch=main")
+    assert record["commit"] == git(template, "rev-parse", "HEAD").strip()
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("test_size: 0.2", "test_size: 0.25"))  # the user's
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--message", "baked")
-    cruft = [sys.executable, "-m", "cruft"]
-
-    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    check = cruft(project, "check")
     assert check.returncode == 0, check.stdout + check.stderr  # up to date
 
     readme = template / "{{cookiecutter.project_slug}}/README.md"
     readme.write_text(readme.read_text() + "\nA line the template added later.\n")
     git(template, "commit", "--quiet", "--all", "--message", "template v2")
-    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    check = cruft(project, "check")
     assert check.returncode == 1, check.stdout + check.stderr
 
-    update = subprocess.run(
-        [*cruft, "update", "--skip-apply-ask"], cwd=project, capture_output=True, text=True
-    )
+    update = cruft(project, "update", "--skip-apply-ask")
     assert update.returncode == 0, update.stdout + update.stderr
+    assert list(project.rglob("*.rej")) == []
     assert "A line the template added later." in (project / "README.md").read_text()
     assert "test_size: 0.25" in params.read_text()  # the user's edit survives
-    record = json.loads((project / ".cruft.json").read_text())
-    assert record["commit"] == git(template, "rev-parse", "HEAD").strip()
-    check = subprocess.run([*cruft, "check"], cwd=project, capture_output=True, text=True)
+    assert git(project, "status", "--short").split() == ["M", ".cruft.json", "M", "README.md"]
+    diff = git(project, "diff", ".cruft.json").splitlines()
+    changed = [line for line in diff if line.startswith(("+", "-"))]
+    new = git(template, "rev-parse", "HEAD").strip()
+    assert [line.split('"')[1] for line in changed[2:]] == ["commit"] * 2 + ["_commit"] * 2
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == new
+    check = cruft(project, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("history", ["edited before the first commit", "committed as baked"])
+def test_a_conflicting_template_change_is_left_to_resolve(tmp_path, history):
+    """The user and the template change the same line. cruft exits 0 either way; what the user
+    finds depends on whether the project's git history holds the file as baked (docs/updating.md):
+    if not, a `.rej` file next to it; if it does, git's conflict markers in it."""
+    template, project = template_and_project(tmp_path)
+    params = project / "params.yaml"
+    if history == "committed as baked":
+        git(project, "add", "--all")
+        git(project, "commit", "--quiet", "--message", "baked")
+    params.write_text(params.read_text().replace("  seed: 42\n", "  seed: 7\n"))  # the user's
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "my seed")
+    template_params = template / "{{cookiecutter.project_slug}}/params.yaml"
+    assert "  seed: 42\n" in template_params.read_text()
+    template_params.write_text(template_params.read_text().replace("seed: 42", "seed: 1234"))
+    git(template, "commit", "--quiet", "--all", "--message", "template v2: another seed")
+
+    update = cruft(project, "update", "--skip-apply-ask")
+    assert update.returncode == 0, update.stdout + update.stderr
+    conflict = "<<<<<<< ours\n  seed: 7\n=======\n  seed: 1234\n>>>>>>> theirs\n"
+    if history == "committed as baked":
+        assert list(project.rglob("*.rej")) == []
+        assert conflict in params.read_text()
+        assert "UU params.yaml" in git(project, "status", "--short")
+        params.write_text(params.read_text().replace(conflict, "  seed: 1234\n"))  # resolved
+    else:
+        assert "Project directory may have *.rej files" in update.stdout
+        assert list(project.rglob("*.rej")) == [project / "params.yaml.rej"]
+        rejected = (project / "params.yaml.rej").read_text()
+        assert rejected.startswith("diff a/params.yaml b/params.yaml\t(rejected hunks)\n@@ ")
+        assert "\n-  seed: 42\n+  seed: 1234\n" in rejected
+        assert "  seed: 7\n" in params.read_text()
+        params.write_text(params.read_text().replace("  seed: 7\n", "  seed: 1234\n"))  # by hand
+        (project / "params.yaml.rej").unlink()
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "template v2, seed resolved")
+    assert "  seed: 1234\n" in params.read_text()
+    update = cruft(project, "update", "--skip-apply-ask")
+    assert "Nothing to do" in update.stdout, update.stdout + update.stderr
+    check = cruft(project, "check")
     assert check.returncode == 0, check.stdout + check.stderr
