@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,11 @@ def in_venv(cmd: list[str], cwd: Path, check: bool = True):
     return run(cmd, cwd=cwd, env={"PATH": path, "DVC_NO_ANALYTICS": "1"}, check=check)
 
 
+# make's own line after a failed recipe: "make: *** ...", or "make[1]: *** ..." when the tests
+# themselves run under make (make test).
+MAKE_ERROR = re.compile(r"make(\[\d+\])?: \*\*\* ")
+
+
 def make(project: Path, *targets: str, check: bool = True, **variables: str):
     """The generated project's own Makefile, using the shared venv."""
     settings = [f"{key}={value}" for key, value in {"VENV": str(SHARED_VENV), **variables}.items()]
@@ -131,14 +137,15 @@ def set_up_project(tmp_path_factory) -> Path:
 
 
 def _expected_length(item: pytest.Item) -> int:
-    """0 for the longest work: the shared act project's group, then each task's lifecycle, the
-    own-data round trip, the other act runs; everything else is short."""
+    """0 for the longest work: the shared act project's group and the corpus, then each task's
+    lifecycle, the own-data runs, the other act runs, the DVC remote's; everything else is short."""
     if item.get_closest_marker("xdist_group"):
         return 0
-    for rank, part in enumerate(("test_project_lifecycle", "test_own_data", "test_act.py"), 1):
+    longest = ("test_project_lifecycle", "test_own_data", "test_act.py", "test_remote.py")
+    for rank, part in enumerate(longest, 1):
         if part in item.nodeid:
             return rank
-    return 4
+    return len(longest) + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -56,6 +56,7 @@ COMMON_FILES = {
     "src/{module}/onnx_model.py",
     "src/{module}/params.py",
     "src/{module}/release.py",
+    "src/{module}/remote.py",
     "src/{module}/report.py",
     "src/{module}/schema.py",
     "src/{module}/serve.py",
@@ -76,6 +77,7 @@ COMMON_FILES = {
     "tests/unit/test_features.py",
     "tests/unit/test_models.py",
     "tests/unit/test_release.py",
+    "tests/unit/test_remote.py",
     "tests/unit/test_report.py",
     "tests/unit/test_schema.py",
 }

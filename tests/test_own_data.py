@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from conftest import bake, git, in_venv, make, run
+from conftest import MAKE_ERROR, bake, git, in_venv, make, run
 
 # The file as the package ships it, read from the installed package: no download.
 PENGUINS = Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
@@ -171,7 +171,7 @@ def test_penguins_body_mass_every_family_and_every_bad_file(tmp_path):
         errors = [line for line in failed.stderr.splitlines() if line.startswith("prepare: ")]
         assert len(errors) == 1 and re.search(message, errors[0]), (name, failed.stderr)
         # The run's last word (before make's own "***" line) is the way back.
-        last = [line for line in failed.stderr.splitlines() if not line.startswith("make: ***")]
+        last = [line for line in failed.stderr.splitlines() if not MAKE_ERROR.match(line)]
         assert last[-1].endswith(
             "or run make restore to get the last commit's data, model and metrics back"
         ), (name, failed.stderr)
