@@ -31,6 +31,19 @@ def session_for(model, schema):
     return ort.InferenceSession(converted, providers=["CPUExecutionProvider"])
 
 
+def onnx_parity(model, inputs, schema, params) -> dict:
+    """The export stage's parity check of the model's ONNX twin on these rows."""
+    tolerance = params["export"]
+    return parity(
+        session_for(model, schema),
+        model,
+        inputs,
+        schema.is_classification,
+        tolerance["atol"],
+        tolerance["rtol"],
+    )
+
+
 def test_beats_a_trivial_baseline(model, train_test, schema):
     """Minimum functionality: clearly better than guessing the majority class or the mean."""
     scores, _ = evaluate(model, train_test[1], schema)
@@ -55,15 +68,7 @@ def test_gaps_and_unseen_categories_still_predict(model, train_test, schema, par
         rows[column] = "a-category-never-seen"
     inputs = model_inputs(rows, schema)
     assert len(model.predict(inputs)) == 5
-    tolerance = params["export"]
-    result = parity(
-        session_for(model, schema),
-        model,
-        inputs,
-        schema.is_classification,
-        tolerance["atol"],
-        tolerance["rtol"],
-    )
+    result = onnx_parity(model, inputs, schema, params)
     assert result["passed"], result
 
 
@@ -72,15 +77,7 @@ def test_every_family_converts_to_onnx_and_matches(family, train_test, schema, p
     """Any family params.yaml may name converts, and agrees with scikit-learn on the test split."""
     train_frame, test_frame = train_test
     fitted = train(train_frame, schema, {"model": family}, params["base"]["seed"])
-    tolerance = params["export"]
-    result = parity(
-        session_for(fitted, schema),
-        fitted,
-        model_inputs(test_frame, schema),
-        schema.is_classification,
-        tolerance["atol"],
-        tolerance["rtol"],
-    )
+    result = onnx_parity(fitted, model_inputs(test_frame, schema), schema, params)
     assert result["passed"], result
 
 
@@ -150,14 +147,6 @@ def test_rows_at_every_split_take_the_same_branch(family, train_test, schema, pa
     if not rows:
         pytest.skip("the trees never split on a numeric feature")
     inputs = model_inputs(pd.concat(rows, ignore_index=True), schema)
-    tolerance = params["export"]
-    result = parity(
-        session_for(fitted, schema),
-        fitted,
-        inputs,
-        schema.is_classification,
-        tolerance["atol"],
-        tolerance["rtol"],
-    )
+    result = onnx_parity(fitted, inputs, schema, params)
     assert result["passed"], result
     assert result.get("label_agreement", 1.0) == 1.0, result
