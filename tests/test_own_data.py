@@ -2,7 +2,8 @@
 the palmerpenguins package ships the file (R's NA for gaps, two rows without a body mass). The
 multiclass run goes through the DVC remote to a fresh clone; the regression run trains every
 family and then feeds the pipeline the bad files users bring, checking that each is refused in one
-line, that the last good model survives, and that `make restore` brings the last commit back."""
+line, that the last good model survives, and that `make restore` brings the last commit back;
+then a second corpus table, ISLR Hitters, goes through the same steps."""
 
 import hashlib
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from conftest import MAKE_ERROR, bake, git, in_venv, make, run
+from corpus import DATASETS
 
 # The file as the package ships it, read from the installed package: no download.
 PENGUINS = Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
@@ -119,7 +121,7 @@ def bad_files(good: pd.DataFrame, folder: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-def test_penguins_body_mass_every_family_and_every_bad_file(tmp_path):
+def test_penguins_body_mass_every_family_every_bad_file_then_hitters(tmp_path):
     project = bake(tmp_path, project_name="Own Mass", task="regression")
     make(project, "setup", DVC_REMOTE_DIR=str(tmp_path / "dvc-remote"))
 
@@ -199,3 +201,18 @@ def test_restore_before_any_commit_says_so(tmp_path):
     assert result.stderr.splitlines()[0] == (
         "restore: nothing is committed yet, so there is no last good state to return to"
     )
+
+    # A second real table through the README's steps in the same project: ISLR Hitters from the
+    # corpus (salaries in thousands, 59 players without one, three categorical columns).
+    hitters = tmp_path / "hitters.csv"
+    DATASETS["hitters_salary"].load().to_csv(hitters, index=False)
+    drafted = make(project, "schema", CSV=str(hitters), TARGET="Salary")
+    assert "target 'Salary' is empty in 59 of 322 rows" in drafted.stderr
+    shutil.copy(hitters, project / "data/raw/dataset.csv")
+    in_venv(["dvc", "add", "data/raw/dataset.csv"], cwd=project)
+    reran = make(project, "repro").stdout
+    assert stages_run(reran) == STAGES
+    assert "prepare: dropped 59 rows whose target 'Salary' is empty" in reran
+    assert yaml.safe_load((project / "metrics/onnx.json").read_text())["passed"] is True
+    schema = yaml.safe_load((project / "data/schema.yaml").read_text())
+    assert schema["features"]["League"] == schema["features"]["Division"] == "categorical"
