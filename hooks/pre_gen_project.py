@@ -66,7 +66,9 @@ def problems(a: dict) -> list[str]:
             found[answer] = f"{source}{field} {a[field]!r}: {rule}"
 
     name, slug, module = a["project_name"], a["project_slug"], a["module_name"]
-    empty = None if name.strip() else "it must not be empty (the directory name comes from it)"
+    derived = name.lower().replace(" ", "-").replace("_", "-") or "empty-project-name"
+    why = " (the directory name comes from it)" if slug == derived else ""
+    empty = None if name.strip() else f"it must not be empty{why}"
     refuse("project_name", "project_name", empty)  # cookiecutter.json's slug fallback got here
     for field in ("project_name", "description", "author_name"):
         unsafe = UNSAFE_TEXT.search(a[field])

@@ -21,6 +21,10 @@ BAD_ANSWERS = {
         {"project_name": "   "},
         "project_name '   ': it must not be empty (the directory name comes from it)",
     ),
+    "empty project name beside a slug": (
+        {"project_name": "", "project_slug": "churn"},
+        "project_name '': it must not be empty",
+    ),
     "name starting with a digit": (
         {"project_name": "123 Model"},
         "project_name '123 Model' gives the project_slug '123-model': it must start with a letter",
