@@ -309,7 +309,7 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
     schema = schema_module.load_schema(schema_file)
     # The prepare stage with prepare.drop_empty_target: true (the pipeline's default refuses
     # rows without a target; the corpus drops and counts them).
-    raw = schema_module.read_csv(csv, schema.missing_values)
+    raw = schema_module.with_gaps(schema_module.read_csv(csv), schema)
     kept, dropped = schema_module.drop_empty_target(raw, schema.target)
     frame = schema_module.validate(kept, schema, source=str(csv))
     train, test = project.prepare.split(frame, schema, params["prepare"]["test_size"], seed)

@@ -248,10 +248,7 @@ def read_batch(source: Path, schema: Schema) -> pd.DataFrame:
     files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
     if not files:
         raise PipelineError(f"{source}: no CSV files in it")
-    frames = [
-        validate_features(read_csv(path, schema.missing_values), schema, source=str(path))
-        for path in files
-    ]
+    frames = [validate_features(read_csv(path), schema, source=str(path)) for path in files]
     return pd.concat(frames, ignore_index=True)
 
 

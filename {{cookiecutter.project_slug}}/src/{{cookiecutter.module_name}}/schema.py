@@ -34,7 +34,9 @@ class Schema:
     target: str
     features: dict[str, str]
     labels: tuple[str, ...] | None = None
-    # Text that marks a gap besides an empty cell, such as R's "NA" (schema key missing_values).
+    # Text that marks a gap in a numeric column besides an empty cell, such as R's "NA" (schema
+    # key missing_values). In a categorical column it stays a category of its own: "NA" may well
+    # mean North America there, and the model treats a gap as one more category anyway.
     missing_values: tuple[str, ...] = ()
 
     @property
@@ -86,11 +88,10 @@ def load_schema(path: Path) -> Schema:
     )
 
 
-def read_csv(path: Path, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read every cell as text; `validate` decides the types. An empty cell is a gap, and so is
-    any of `missing_values` (the schema's). What spreadsheets and exports commonly get wrong
-    (encoding, delimiter, repeated or unnamed headers) is refused here, before pandas would guess
-    around it."""
+def read_csv(path: Path) -> pd.DataFrame:
+    """Read every cell as text (an empty cell is a gap); `validate` decides the types. What
+    spreadsheets and exports commonly get wrong (encoding, delimiter, repeated or unnamed
+    headers) is refused here, before pandas would guess around it."""
     try:
         text = _decode(Path(path).read_bytes(), path)
     except FileNotFoundError:
@@ -103,7 +104,7 @@ def read_csv(path: Path, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
             io.StringIO(text),
             dtype=str,
             keep_default_na=False,
-            na_values=["", *missing_values],
+            na_values=[""],
         )
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{path}: file is empty") from None
@@ -112,6 +113,10 @@ def read_csv(path: Path, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def _decode(raw: bytes, path: Path) -> str:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SchemaError(
+            f"{path}: UTF-16 text (as 'Unicode text' exports write): save it as UTF-8"
+        )
     if b"\0" in raw[:65536]:
         raise SchemaError(f"{path}: not a text file (it holds NUL bytes): export the table as CSV")
     try:
@@ -126,7 +131,8 @@ def _decode(raw: bytes, path: Path) -> str:
 
 def _check_header(text: str, path: Path) -> None:
     sample = text[:65536]
-    header = next(csv.reader(io.StringIO(sample)), [])
+    # The first row that holds anything: pandas skips blank lines before the header too.
+    header = next((row for row in csv.reader(io.StringIO(sample)) if row), [])
     if len(header) == 1:
         try:
             delimiter = csv.Sniffer().sniff(sample, delimiters=";\t|").delimiter
@@ -175,8 +181,21 @@ def drop_empty_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, i
     return frame.drop(index=empty), len(empty)
 
 
+def with_gaps(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The schema's missing_values as gaps, in its numeric columns (the target, for regression)."""
+    if not schema.missing_values:
+        return frame
+    numeric = [*schema.numeric, *([] if schema.labels else [schema.target])]
+    frame = frame.copy()
+    for column in numeric:
+        if column in frame.columns:
+            frame[column] = frame[column].mask(frame[column].isin(schema.missing_values))
+    return frame
+
+
 def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
     """Return the schema's columns, typed: numeric as float, categorical and labels as text."""
+    frame = with_gaps(frame, schema)
     if schema.target not in frame.columns:
         missing = [c for c in [*schema.features, schema.target] if c not in frame.columns]
         raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
@@ -219,6 +238,7 @@ def require_values(frame: pd.DataFrame, schema: Schema, source: str = "data") ->
 
 def validate_features(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
     """The feature columns, typed: for data without the target, such as a batch to check."""
+    frame = with_gaps(frame, schema)
     missing = [column for column in schema.features if column not in frame.columns]
     if missing:
         raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
@@ -253,7 +273,7 @@ def _numeric(values: pd.Series, column: str, source: str) -> pd.Series:
 
 def load_frame(path: Path, schema: Schema) -> pd.DataFrame:
     """Read and validate a CSV in one step: every stage sees typed, checked data."""
-    return validate(read_csv(path, schema.missing_values), schema, source=str(path))
+    return validate(read_csv(path), schema, source=str(path))
 
 
 # A numeric target with at most this many distinct values is drafted as class labels.
@@ -263,15 +283,18 @@ MAX_DRAFT_LABELS = 10
 GAP_MARKERS = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "?", "-"})
 
 
-def gap_markers(frame: pd.DataFrame) -> list[str]:
-    """The GAP_MARKERS that stand among the numbers of an otherwise numeric column."""
+def numeric_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The GAP_MARKERS that stand among the numbers of otherwise numeric columns, and the frame
+    with those cells as gaps (other columns untouched, as `with_gaps` reads them)."""
     found: set[str] = set()
+    frame = frame.copy()
     for column in frame.columns:
         present = frame[column].dropna()
         text = present[pd.to_numeric(present, errors="coerce").isna()]
         if 0 < len(text) < len(present) and set(text) <= GAP_MARKERS:
             found |= set(text)
-    return sorted(found)
+            frame[column] = frame[column].mask(frame[column].isin(GAP_MARKERS))
+    return frame, sorted(found)
 
 
 def draft(frame: pd.DataFrame, target: str) -> str:
@@ -280,8 +303,7 @@ def draft(frame: pd.DataFrame, target: str) -> str:
     review, not a verdict."""
     if target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column ({', '.join(frame.columns)})")
-    markers = gap_markers(frame)
-    frame = frame.mask(frame.isin(markers))
+    frame, markers = numeric_gaps(frame)
 
     def is_numeric(values: pd.Series) -> bool:
         present = values.dropna()
@@ -292,7 +314,7 @@ def draft(frame: pd.DataFrame, target: str) -> str:
         raise SchemaError(f"target {target!r} is empty in all {len(frame)} rows")
     lines = ["# Drafted from the data: review the kinds and labels before you commit."]
     if markers:
-        lines.append("# Text that marks a gap, as an empty cell does:")
+        lines.append("# Text that marks a gap in a numeric column, as an empty cell does:")
         lines.append(f"missing_values: [{', '.join(json.dumps(marker) for marker in markers)}]")
     lines += ["target:", f"  name: {target}"]
     if not is_numeric(values) or values.nunique() <= MAX_DRAFT_LABELS:
@@ -310,7 +332,7 @@ def draft(frame: pd.DataFrame, target: str) -> str:
 
 def draft_notes(frame: pd.DataFrame, target: str) -> list[str]:
     """What the pipeline will refuse in this CSV even with the drafted schema, and the fix."""
-    frame = frame.mask(frame.isin(gap_markers(frame)))
+    frame, _ = numeric_gaps(frame)
     notes = [
         f"column {column!r} is empty in every row: left out of the draft"
         for column in frame.columns.drop(target)

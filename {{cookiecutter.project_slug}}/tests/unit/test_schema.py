@@ -208,21 +208,38 @@ def test_draft_leaves_out_empty_columns_and_notes_empty_targets(tmp_path):
 
 
 def test_gap_markers_among_numbers_are_drafted_as_missing_values(tmp_path):
-    """R and many exports write NA for a gap: the draft lists it, and reading with the schema
-    turns it into a gap in every column; without it, the error says what to add."""
+    """R and many exports write NA for a gap: the draft lists it, and the schema turns it into a
+    gap in numeric columns; in a categorical one it stays a category (NA, North America). Without
+    the list, the error says what to add."""
     csv = tmp_path / "from_r.csv"
-    csv.write_text("mass,sex,kind\n3750,male,a\nNA,NA,b\n3800,female,a\n")
+    csv.write_text("mass,region,kind\n3750,EU,a\nNA,NA,b\n3800,EU,a\n")
     path = tmp_path / "schema.yaml"
     path.write_text(draft(read_csv(csv), target="kind"))
     schema = load_schema(path)
     assert schema.missing_values == ("NA",)
-    assert schema.features == {"mass": "numeric", "sex": "categorical"}
-    typed = validate(read_csv(csv, schema.missing_values), schema)
-    assert typed["mass"].isna().sum() == 1 and typed["sex"].isna().sum() == 1
+    assert schema.features == {"mass": "numeric", "region": "categorical"}
+    typed = validate(read_csv(csv), schema)
+    assert typed["mass"].isna().sum() == 1
+    assert list(typed["region"]) == ["EU", "NA", "EU"]
+    schema_without = Schema(target="kind", features=schema.features, labels=schema.labels)
     with pytest.raises(
         SchemaError, match=r"\(first: 'NA' in data row 2\); if 'NA' marks a gap, list"
     ):
-        validate(read_csv(csv), schema)
+        validate(read_csv(csv), schema_without)
+
+
+def test_a_blank_first_line_still_gets_the_header_checks(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\nsize,size\n1,2\n")
+    with pytest.raises(SchemaError, match="'size' appears 2 times"):
+        read_csv(path)
+
+
+def test_utf16_is_named(tmp_path):
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("size,label\n1,no\n".encode("utf-16"))
+    with pytest.raises(SchemaError, match=r"UTF-16 text .*: save it as UTF-8"):
+        read_csv(path)
 
 
 def test_missing_values_must_be_a_list_of_text(tmp_path):

@@ -25,6 +25,7 @@ from ..schema import (
     read_csv,
     require_values,
     validate,
+    with_gaps,
 )
 
 # Enough rows for stable deciles and tests; small enough to check a batch in a second.
@@ -80,7 +81,7 @@ def main() -> None:
 
     params = load_params()
     schema = load_schema(args.schema)
-    frame = read_csv(args.raw, schema.missing_values)
+    frame = with_gaps(read_csv(args.raw), schema)
     if params["prepare"].get("drop_empty_target", False):
         frame, dropped = drop_empty_target(frame, schema.target)
         if dropped:
