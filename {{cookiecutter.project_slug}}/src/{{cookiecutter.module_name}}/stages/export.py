@@ -89,12 +89,13 @@ def _cast(source: str, target: str, to: int) -> onnx.NodeProto:
 
 
 def exact_linear(converted: onnx.ModelProto, model: Pipeline) -> None:
-    """The linear family, computed as scikit-learn computes it. Its regressor sums terms in the
-    thousands (diamond prices) in float64, where ONNX's float32 LinearRegressor is off by ~3e-3,
-    too much for predictions near zero. So the head becomes a float64 MatMul + Add. In front of
-    it, ONNX's Scaler multiplies by 1/scale where StandardScaler divides by the scale (one float32
-    step apart): it becomes Sub and Div by the float32 mean and scale, what StandardScaler does
-    to float32 input (scikit-learn 1.9's `transform`). Standard ONNX operators throughout."""
+    """The linear family, computed as scikit-learn computes it. With a categorical feature its
+    regressor sums terms in the thousands (diamond prices) in float64, where ONNX's float32
+    LinearRegressor is off by ~3e-3, too much for predictions near zero; so the head becomes a
+    MatMul + Add in the dtype of the fitted coefficients. In front of it, ONNX's Scaler multiplies
+    by 1/scale where StandardScaler divides by the scale (one float32 step apart): it becomes Sub
+    and Div by the float32 mean and scale, what StandardScaler does to float32 input
+    (scikit-learn 1.9's `transform`). Standard ONNX operators throughout."""
     double, single = onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT
     numeric = model["preprocess"].named_transformers_.get("numeric")
     scaler = numeric.named_steps.get("scale") if isinstance(numeric, Pipeline) else None
@@ -113,18 +114,22 @@ def exact_linear(converted: onnx.ModelProto, model: Pipeline) -> None:
         )
     estimator = model[-1]
     if isinstance(estimator, Ridge) and np.ndim(estimator.coef_) == 1:
+        # Ridge works in the dtype it was fitted on: float64 once a one-hot column joins the
+        # float32 numbers, float32 when every feature is numeric. The head does the same.
+        dtype = np.asarray(estimator.coef_).dtype
+        onnx_dtype = double if dtype == np.float64 else single
         _swap(
             converted.graph,
             "LinearRegressor",
             lambda x, y: [
-                _cast(x, "exact_inputs", double),
+                _cast(x, "exact_inputs", onnx_dtype),
                 onnx.helper.make_node("MatMul", ["exact_inputs", "exact_coef"], ["exact_dot"]),
                 onnx.helper.make_node("Add", ["exact_dot", "exact_intercept"], ["exact_sum"]),
                 _cast("exact_sum", y, single),
             ],
             {
-                "exact_coef": np.asarray(estimator.coef_, np.float64).reshape(-1, 1),
-                "exact_intercept": np.asarray(estimator.intercept_, np.float64).reshape(1, 1),
+                "exact_coef": np.asarray(estimator.coef_, dtype).reshape(-1, 1),
+                "exact_intercept": np.asarray(estimator.intercept_, dtype).reshape(1, 1),
             },
         )
 
