@@ -72,7 +72,8 @@ def test_penguins_species_round_trip_through_the_remote(tmp_path):
     assert schema["features"]["bill_length_mm"] == "numeric"
     assert list(yaml.safe_load((origin / "dvc.yaml").read_text())["stages"]) == STAGES
     data = yaml.safe_load((origin / "metrics/data.json").read_text())
-    assert data["all"]["rows"] == 344 and data["all"]["missing_cells"] == 19  # NA, now gaps
+    # The numeric NAs are gaps now; sex's NA stays a category of its own.
+    assert data["all"]["rows"] == 344 and data["all"]["missing_cells"] == 8
 
     # A collaborator: fresh clone, fresh venv (the Makefile's default), same remote.
     clone = tmp_path / "clone"
@@ -192,15 +193,32 @@ def test_penguins_body_mass_every_family_every_bad_file_then_hitters(tmp_path):
         assert "data/raw/dataset.csv.dvc" in stashed.split(), (name, stashed)
         git(project, "stash", "drop", "--quiet")
 
+    # A DVC-tracked file edited in place, never dvc-added: restore keeps the edit in DVC's cache
+    # and its pointer in the stash, from where it comes back.
+    raw = project / "data/raw/dataset.csv"
+    raw.write_text(raw.read_text() + raw.read_text().splitlines()[-1] + "\n")
+    edited = digest(raw)
+    assert "data/raw/dataset.csv.dvc" in make(project, "restore").stdout
+    assert digest(raw) == committed["data/raw/dataset.csv"]
+    git(project, "stash", "pop", "--quiet")
+    in_venv(["dvc", "checkout", "--quiet", "data/raw/dataset.csv.dvc"], cwd=project)
+    assert digest(raw) == edited
+    make(project, "restore")
+    git(project, "stash", "drop", "--quiet")
 
-def test_restore_before_any_commit_says_so(tmp_path):
-    project = bake(tmp_path, project_name="No Commit")
-    run(["git", "init", "--quiet"], cwd=project)
-    result = make(project, "restore", check=False)
-    assert result.returncode != 0
-    assert result.stderr.splitlines()[0] == (
-        "restore: nothing is committed yet, so there is no last good state to return to"
-    )
+    # A later stage fails (a value the estimator refuses): DVC cleared train's output before the
+    # stage ran; restore brings the committed model back.
+    params = yaml.safe_load(committed_params)
+    params["train"]["hyperparameters"] = {"max_iter": -5}
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    failed = make(project, "repro", check=False)
+    assert failed.returncode != 0
+    assert "train: train.hyperparameters: The 'max_iter' parameter" in failed.stderr
+    assert not (project / "models/model.joblib").exists()
+    make(project, "restore")
+    assert {path: digest(project / path) for path in committed} == committed
+    assert params_file.read_text() == committed_params
+    git(project, "stash", "drop", "--quiet")
 
     # A second real table through the README's steps in the same project: ISLR Hitters from the
     # corpus (salaries in thousands, 59 players without one, three categorical columns).
@@ -216,3 +234,13 @@ def test_restore_before_any_commit_says_so(tmp_path):
     assert yaml.safe_load((project / "metrics/onnx.json").read_text())["passed"] is True
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())
     assert schema["features"]["League"] == schema["features"]["Division"] == "categorical"
+
+
+def test_restore_before_any_commit_says_so(tmp_path):
+    project = bake(tmp_path, project_name="No Commit")
+    run(["git", "init", "--quiet"], cwd=project)
+    result = make(project, "restore", check=False)
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == (
+        "restore: nothing is committed yet, so there is no last good state to return to"
+    )

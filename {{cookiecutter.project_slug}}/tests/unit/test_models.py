@@ -37,3 +37,11 @@ def test_only_linear_models_scale(schema):
         name, numeric, _ = make_pipeline(schema, family, {}, seed=0)["preprocess"].transformers[0]
         assert name == "numeric"
         assert ("scale" in numeric.named_steps) == (family == "linear")
+
+
+def test_a_value_out_of_range_is_named_in_one_line(train_test, schema):
+    from {{ cookiecutter.module_name }}.stages.train import train
+
+    settings = {"model": "hist_gradient_boosting", "hyperparameters": {"max_iter": -5}}
+    with pytest.raises(PipelineError, match=r"train\.hyperparameters: The 'max_iter' parameter"):
+        train(train_test[0], schema, settings, seed=0)

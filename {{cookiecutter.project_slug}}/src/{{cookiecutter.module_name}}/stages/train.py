@@ -7,8 +7,9 @@ from typing import Any
 import joblib
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
-from ..errors import run_stage
+from ..errors import PipelineError, run_stage
 from ..features import model_inputs
 from ..models import make_pipeline
 from ..params import load_params
@@ -17,7 +18,10 @@ from ..schema import Schema, load_frame, load_schema
 
 def train(frame: pd.DataFrame, schema: Schema, settings: dict[str, Any], seed: int) -> Pipeline:
     pipeline = make_pipeline(schema, settings["model"], settings.get("hyperparameters") or {}, seed)
-    return pipeline.fit(model_inputs(frame, schema), frame[schema.target])
+    try:
+        return pipeline.fit(model_inputs(frame, schema), frame[schema.target])
+    except InvalidParameterError as err:  # a value out of range, named by scikit-learn
+        raise PipelineError(f"train.hyperparameters: {err}") from None
 
 
 def main() -> None:
