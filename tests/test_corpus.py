@@ -7,6 +7,7 @@ share an xdist group, so one worker runs them, in collection order.
 """
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,9 +86,17 @@ def test_every_family_exports_with_parity_on_every_row(name, corpus_result):
     assert not failures, f"{name}:\n" + "\n".join(failures)
 
 
+# A results row's two max |diff| cells. Their last digits follow onnxruntime's float32 kernels,
+# which differ between processors (AVX2, AVX-512), so the staleness check leaves them out; the
+# parity verdict next to them is compared.
+MAX_DIFF_CELLS = re.compile(r"^(\| `[^|]+` \| `[^|]+` \|[^|]+\|)[^|]+\|[^|]+\|", re.MULTILINE)
+
+
 def test_corpus_page_shows_these_results(corpus_result):
     page = load(ROOT / "docs/corpus.py")
     results = [corpus_result(name) for name in corpus.DATASETS]
-    assert (ROOT / "docs/corpus.md").read_text() == page.render(results), (
+    written, rendered = (ROOT / "docs/corpus.md").read_text(), page.render(results)
+    assert len(MAX_DIFF_CELLS.findall(rendered)) == 3 * len(results)
+    assert MAX_DIFF_CELLS.sub(r"\1", written) == MAX_DIFF_CELLS.sub(r"\1", rendered), (
         "docs/corpus.md is stale: run .venv/bin/python docs/corpus.py"
     )
