@@ -1,5 +1,6 @@
-"""tools/bump_pins.py against local stand-ins for GitHub (bare git repositories with tags) and PyPI
-(JSON files in PyPI's format): what moves, what stays, and that a failed lookup changes nothing."""
+"""tools/bump_pins.py against local stand-ins for GitHub (bare git repositories with tags), PyPI and
+the npm registry (JSON files in their formats): what moves, what stays, and that a failed lookup
+changes nothing."""
 
 import json
 import os
@@ -27,6 +28,7 @@ NEWER_RELEASES = {
     "protobuf": {"6.33.6": False, "6.34.1": False, "7.1.0": False},
     "uv": {"99.0.0": False},
 }
+NEWER_NPM = {"@dvcorg/cml": "0.21.0"}
 
 
 def fake_action(folder: Path, tags: list[tuple[str, bool]]) -> dict[str, str]:
@@ -39,6 +41,13 @@ def fake_action(folder: Path, tags: list[tuple[str, bool]]) -> dict[str, str]:
         git(folder, "tag", *(["--annotate", "--message", tag] if annotated else []), tag)
         commits[tag] = git(folder, "rev-parse", "HEAD").strip()
     return commits
+
+
+def fake_npm(folder: Path, name: str, latest: str) -> None:
+    """The npm registry's JSON for a package: its `dist-tags` (what the tool reads) and versions."""
+    path = folder / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"dist-tags": {"latest": latest}, "versions": {latest: {}}}))
 
 
 def fake_pypi(folder: Path, name: str, versions: dict[str, bool]) -> None:
@@ -68,6 +77,7 @@ def sources(
     newer_tags: dict[str, list[tuple[str, bool]]] | None = None,
     newer_releases: dict[str, dict[str, bool]] | None = None,
     repin: bool = True,
+    newer_npm: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Stand-ins for every pin's source at its pinned version, plus the newer tags and releases
     given; the environment that points tools/bump_pins.py at them. With `repin` the checkout's
@@ -97,9 +107,13 @@ def sources(
     current["uv"] = bump_pins.UV.search((root / TEMPLATE / "Makefile").read_text())["version"]
     for name, version in current.items():
         fake_pypi(pypi_dir, name, {version: False, **(newer_releases or {}).get(name, {})})
+    context = json.loads((root / "cookiecutter.json").read_text())
+    for key, name in bump_pins.NPM_PINS.items():
+        fake_npm(tmp_path / "npm", name, (newer_npm or {}).get(name, context[key]))
     return {
         "BUMP_PINS_GIT_URL": f"file://{git_dir}/{{repo}}",
         "BUMP_PINS_PYPI_URL": f"file://{pypi_dir}/{{name}}.json",
+        "BUMP_PINS_NPM_URL": f"file://{tmp_path / 'npm'}/{{name}}.json",
     }
 
 
@@ -126,7 +140,7 @@ def test_current_pins_stay(tmp_path, checkout):
 
 
 def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
-    env = sources(tmp_path, checkout, NEWER_TAGS, NEWER_RELEASES)
+    env = sources(tmp_path, checkout, NEWER_TAGS, NEWER_RELEASES, newer_npm=NEWER_NPM)
     checkout_commit = git(tmp_path / "github/actions/checkout", "rev-list", "-n1", "v7.2.0").strip()
     summary = tmp_path / "summary.md"
     done = run_tool(checkout, env, "--summary", str(summary))
@@ -140,6 +154,7 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
         in (checkout / ".github/workflows/ci.yml").read_text()
     )
     assert context["__actions"]["setup_uv"].endswith("# v11.0.0")
+    assert context["__cml_version"] == "0.21.0"  # the npm registry's dist-tags.latest
     template_pyproject = (checkout / TEMPLATE / "pyproject.toml").read_text()
     assert (
         '"ruff==0.18.0"' in template_pyproject
@@ -155,6 +170,19 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
     assert "| `astral-sh/setup-uv` | v10.0.1 | **v11.0.0** (major) |" in text
     assert "| `protobuf (below 7)` | 6.33.6 | 6.34.1 |" in text
     assert "| `uv` | " in text
+    assert "| `@dvcorg/cml` | 0.20.6 | 0.21.0 | cookiecutter.json |" in text
+
+
+@pytest.mark.parametrize("latest", ["0.19.0", "1.0.0-rc.1"], ids=["older", "pre-release"])
+def test_cml_moves_only_to_a_newer_final_release(tmp_path, checkout, latest):
+    env = sources(tmp_path, checkout, newer_npm={"@dvcorg/cml": latest})
+    before = snapshot(checkout)
+    done = run_tool(checkout, env)
+    if latest == "0.19.0":
+        assert done.returncode == 0 and done.stdout == "Every pin is at its newest release.\n"
+    else:  # the job fails rather than pin what npm calls latest but is not a release
+        assert done.returncode == 1 and "not a final release" in done.stderr
+    assert snapshot(checkout) == before
 
 
 def test_a_moved_tag_is_reported_not_followed(tmp_path, checkout):

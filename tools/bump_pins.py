@@ -12,8 +12,12 @@ anything is installed. The pins, each kept in one place:
   project's pyproject.toml: the newest final, non-yanked release on PyPI; a `# bump: below N`
   comment on the line caps it.
 - uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there).
+- npm packages: `__cml_version` in cookiecutter.json (the CML the PR report workflows install with
+  `npm install --global @dvcorg/cml@<version>`): the npm registry's `dist-tags.latest`, when it is
+  a final release.
 
-BUMP_PINS_GIT_URL and BUMP_PINS_PYPI_URL (with {repo} / {name}) point the lookups elsewhere.
+BUMP_PINS_GIT_URL, BUMP_PINS_PYPI_URL and BUMP_PINS_NPM_URL (with {repo} / {name}) point the
+lookups elsewhere.
 """
 
 import argparse
@@ -30,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "{{cookiecutter.project_slug}}"
 GIT_URL = os.environ.get("BUMP_PINS_GIT_URL", "https://github.com/{repo}.git")
 PYPI_URL = os.environ.get("BUMP_PINS_PYPI_URL", "https://pypi.org/pypi/{name}/json")
+NPM_URL = os.environ.get("BUMP_PINS_NPM_URL", "https://registry.npmjs.org/{name}")
+# cookiecutter.json key -> the npm package whose exact version it holds.
+NPM_PINS = {"__cml_version": "@dvcorg/cml"}
 
 ACTION = re.compile(
     r"(?P<action>(?P<repo>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v[\d.]+)"
@@ -123,6 +130,31 @@ def latest_release(name: str, below: str | None) -> str:
     return max(finals, key=parse)
 
 
+def latest_npm(name: str) -> str:
+    url = NPM_URL.format(name=name)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            latest = json.load(response)["dist-tags"]["latest"]
+    except (OSError, ValueError, KeyError) as error:
+        raise LookupFailed(f"{name}: cannot read {url}: {error}") from error
+    if not FINAL.match(latest):
+        raise LookupFailed(f"{name}: dist-tags.latest at {url} is {latest!r}, not a final release")
+    return latest
+
+
+def bump_npm(root: Path, files: Files) -> list[Bump]:
+    path = root / "cookiecutter.json"
+    bumps = []
+    for key, name in NPM_PINS.items():
+        pin = re.compile(rf'("{re.escape(key)}": ")(?P<version>[\d.]+)(")')
+        version = pin.search(files[path])["version"]
+        newest = latest_npm(name)
+        if parse(newest) > parse(version):
+            files[path] = pin.sub(rf"\g<1>{newest}\g<3>", files[path])
+            bumps.append(Bump(name, version, newest, (str(path.relative_to(root)),)))
+    return bumps
+
+
 def bump_actions(root: Path, files: Files) -> tuple[list[Bump], list[str]]:
     bumps, warnings = [], []
     pins: dict[tuple[str, str, str], list[Path]] = {}
@@ -200,6 +232,7 @@ def main() -> None:
     try:
         bumps, warnings = bump_actions(args.root, files)
         bumps += bump_packages(args.root, files)
+        bumps += bump_npm(args.root, files)
     except LookupFailed as error:
         sys.exit(f"bump-pins: {error}")
     for path, text in files.items():

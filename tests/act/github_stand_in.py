@@ -1,0 +1,177 @@
+"""A stand-in for the slice of GitHub's REST API the PR report workflows use, kept in one JSON file,
+and the two clients the act runs send to it: `gh api` (tests/act/bin/gh hands its arguments over)
+and `cml comment update` (tests/act/bin/cml). It never talks to GitHub and is not CML.
+
+The store is $STUB_GITHUB_STORE (default $STUB_RECORD/github.json):
+    {"comments": [{"id", "user": {"login"}, "body", "created_at", "updated_at"}, ...],
+     "pulls": {"7": {"head": {"sha": "..."}}}}
+Every request is appended to $STUB_RECORD/github-requests.txt as `METHOD /path?query`.
+
+Issue comments are listed as GitHub lists them: oldest first, 30 a page unless `per_page` (at most
+100) says otherwise, with a `Link` header naming the next and last pages. The `cml` client does
+what the outside run saw CML v0.20.6 do: one GET of the first page (no `page`, no `per_page`, no
+`Link` followed), the newest comment on that page carrying the watermark is edited, otherwise a new
+comment is created; the body is the report plus a blank line and the watermark
+`![](https://cml.dev/watermark.png#<sha> "CML watermark <title>")`.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+API = "https://api.github.com"
+BOT = "github-actions[bot]"  # whose comments the workflow token writes
+COMMENTS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments$")
+COMMENT = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$")
+PULL = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<number>\d+)$")
+WATERMARK_URL = "https://cml.dev/watermark.png"
+
+
+def store_path() -> Path:
+    return Path(
+        os.environ.get("STUB_GITHUB_STORE") or Path(os.environ["STUB_RECORD"], "github.json")
+    )
+
+
+def load() -> dict:
+    path = store_path()
+    store = json.loads(path.read_text()) if path.exists() else {}
+    store.setdefault("comments", [])
+    store.setdefault("pulls", {})
+    return store
+
+
+def save(store: dict) -> None:
+    store_path().write_text(json.dumps(store, indent=1))
+
+
+def timestamp(store: dict) -> str:
+    """Now, but always later than the store's last write: GitHub's timestamps have seconds only."""
+    now = max(int(time.time()), store.get("clock", 0) + 1)
+    store["clock"] = now
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+
+
+def request(method: str, url: str, fields: dict | None = None) -> tuple[int, object, str]:
+    """(status, JSON body, Link header) for one request to the stand-in API."""
+    parts = urlsplit(url if "://" in url else f"{API}/{url.lstrip('/')}")
+    path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    record = Path(os.environ["STUB_RECORD"], "github-requests.txt")
+    with record.open("a") as calls:
+        calls.write(f"{method} {path}{'?' + parts.query if parts.query else ''}\n")
+    store = load()
+    if (match := COMMENTS.match(path)) and method == "GET":
+        listed = [c for c in store["comments"] if c["issue"] == int(match["number"])]
+        per_page = min(int(query.get("per_page", 30)), 100)
+        page = int(query.get("page", 1))
+        last = max(1, -(-len(listed) // per_page))
+        link = ", ".join(
+            f'<{API}{path}?{urlencode({"per_page": per_page, "page": to})}>; rel="{rel}"'
+            for rel, to in (("next", page + 1), ("last", last))
+            if page < last
+        )
+        shown = listed[(page - 1) * per_page : page * per_page]
+        return 200, [public(c) for c in shown], link
+    if (match := COMMENTS.match(path)) and method == "POST":
+        now = timestamp(store)
+        comment = {
+            "id": max([c["id"] for c in store["comments"]] + [1000]) + 1,
+            "issue": int(match["number"]),
+            "user": {"login": BOT, "type": "Bot"},
+            "body": (fields or {})["body"],
+            "created_at": now,
+            "updated_at": now,
+        }
+        store["comments"].append(comment)
+        save(store)
+        return 201, public(comment), ""
+    if match := COMMENT.match(path):
+        found = [c for c in store["comments"] if c["id"] == int(match["id"])]
+        if not found:
+            return 404, {"message": "Not Found"}, ""
+        if method == "PATCH":
+            found[0].update(body=(fields or {})["body"], updated_at=timestamp(store))
+        elif method == "DELETE":
+            store["comments"].remove(found[0])
+        if method in ("PATCH", "DELETE"):
+            save(store)
+        return (204, None, "") if method == "DELETE" else (200, public(found[0]), "")
+    if (match := PULL.match(path)) and method == "GET" and match["number"] in store["pulls"]:
+        return 200, {"number": int(match["number"]), **store["pulls"][match["number"]]}, ""
+    return 404, {"message": "Not Found"}, ""
+
+
+def public(comment: dict) -> dict:
+    return {key: value for key, value in comment.items() if key != "issue"}
+
+
+def gh_api(args: list[str]) -> int:
+    """`gh api ENDPOINT [--paginate] [--jq EXPR] [--method M] [-f key=value]`, as gh answers it:
+    with --paginate every page (following `Link: rel="next"`), the jq filter applied to each."""
+    endpoint, method, jq, paginate, fields = None, None, None, False, {}
+    options = iter(args)
+    for arg in options:
+        if arg == "--paginate":
+            paginate = True
+        elif arg in ("--jq", "-q"):
+            jq = next(options)
+        elif arg in ("--method", "-X"):
+            method = next(options)
+        elif arg in ("-f", "-F", "--field", "--raw-field"):
+            key, _, value = next(options).partition("=")
+            fields[key] = value
+        elif arg.startswith("-"):
+            sys.exit(f"gh stand-in: `gh api` option {arg} is not modelled")
+        else:
+            endpoint = arg
+    method = method or ("POST" if fields else "GET")
+    url = endpoint
+    while url:
+        status, body, link = request(method, url, fields)
+        if status >= 400:
+            print(f"gh: {body['message']} (HTTP {status})", file=sys.stderr)
+            return 1
+        if body is not None:
+            text = json.dumps(body)
+            if jq is not None:
+                text = subprocess.run(
+                    ["jq", "--raw-output", jq], input=text, capture_output=True, text=True,
+                    check=True,
+                ).stdout  # fmt: skip
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        following = re.search(r'<([^>]+)>; rel="next"', link)
+        url = following[1] if paginate and following else None
+    return 0
+
+
+def cml_comment_update(repo_url: str, target: str, title: str, report_file: str) -> int:
+    """`cml comment update REPORT --target pr/N --watermark-title TITLE --driver github`."""
+    repo = urlsplit(repo_url).path.strip("/")
+    number = target.removeprefix("pr/")
+    watermark = (
+        f'![]({WATERMARK_URL}#{os.environ.get("GITHUB_SHA") or "0"} "CML watermark {title}")'
+    )
+    marked = re.compile(
+        rf'!\[\]\({re.escape(WATERMARK_URL)}#[0-9a-fA-F]+ "CML watermark {re.escape(title)}"\)'
+    )
+    body = Path(report_file).read_text() + "\n\n" + watermark
+    _, first_page, _ = request("GET", f"/repos/{repo}/issues/{number}/comments")
+    ours = [comment for comment in reversed(first_page) if marked.search(comment["body"])]
+    if ours:
+        _, comment, _ = request(
+            "PATCH", f"/repos/{repo}/issues/comments/{ours[0]['id']}", {"body": body}
+        )
+    else:
+        _, comment, _ = request("POST", f"/repos/{repo}/issues/{number}/comments", {"body": body})
+    print(f"https://github.com/{repo}/pull/{number}#issuecomment-{comment['id']}")
+    return 0
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    sys.exit(gh_api(rest) if command == "gh-api" else cml_comment_update(*rest))
