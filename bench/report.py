@@ -13,6 +13,7 @@ BENCHMARKS = {
     "inference.py": "ONNX (onnxruntime) vs scikit-learn",
     "pipeline.py": "Pipeline timings",
     "serving.py": "HTTP serving: ONNX server vs FastAPI + scikit-learn",
+    "intervals.py": "Report intervals: bootstrap cost",
 }
 
 

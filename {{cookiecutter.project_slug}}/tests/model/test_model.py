@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from {{ cookiecutter.module_name }}.features import model_inputs
 from {{ cookiecutter.module_name }}.models import FAMILIES
 from {{ cookiecutter.module_name }}.onnx_model import parse_metadata
-from {{ cookiecutter.module_name }}.stages.evaluate import evaluate
+from {{ cookiecutter.module_name }}.stages.evaluate import cross_validate, evaluate
 from {{ cookiecutter.module_name }}.stages.export import (
     convert,
     float32_floor,
@@ -51,6 +51,20 @@ def test_beats_a_trivial_baseline(model, train_test, schema):
         assert scores["balanced_accuracy"] >= 1 / len(schema.labels) + 0.2, scores
     else:
         assert scores["r2"] >= 0.2, scores
+
+
+def test_cross_validation_reports_every_metric_with_its_spread(model, train_test, schema):
+    """evaluate.cv_folds: each fold refits the same settings; the test split's metrics are the
+    ones cross-validated, and the folds disagree a little, not wildly."""
+    scores, _ = evaluate(model, train_test[1], schema)
+    cv = cross_validate(model, pd.concat(train_test, ignore_index=True), schema, folds=3)
+    assert cv["folds"] == 3 and set(cv) - {"folds"} == set(scores)
+    for name in scores:
+        spread = cv[name]
+        assert spread["min"] <= spread["mean"] <= spread["max"] and spread["std"] >= 0, name
+    assert cross_validate(model, train_test[0], schema, folds=3) == cross_validate(
+        model, train_test[0], schema, folds=3
+    )
 
 
 def test_column_order_does_not_matter(model, train_test, schema):

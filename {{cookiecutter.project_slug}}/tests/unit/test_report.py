@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import metrics
 
 from {{ cookiecutter.module_name }} import charts
 from {{ cookiecutter.module_name }}.report import (
@@ -19,6 +20,7 @@ from {{ cookiecutter.module_name }}.report import (
     read_base,
     read_results,
 )
+from {{ cookiecutter.module_name }}.report.intervals import Rows, bootstrap, scorer
 
 LABELS = ["no", "yes"]
 
@@ -211,3 +213,161 @@ def test_charts_never_emit_tokens_mermaid_rejects():
     )
     assert not re.search(r"\de-|nan|inf", chart, flags=re.I)
     assert "\"a 'b'\"" in chart
+
+
+def classified(name: str, actual, predicted, positive_score, **scores) -> Results:
+    """A binary side with per-row results, as the evaluate stage writes them."""
+    side = results(name, **scores)
+    side.plots["confusion"] = pd.DataFrame(
+        {
+            "actual": actual,
+            "predicted": predicted,
+            "proba_no": np.round(1 - positive_score, 4),
+            "proba_yes": np.round(positive_score, 4),
+        }
+    )
+    return side
+
+
+def sides(flip: int, rows: int = 200) -> tuple[Results, Results]:
+    """Base and change on the same test rows; the change gets `flip` more rows right."""
+    rng = np.random.default_rng(7)
+    actual = rng.choice(LABELS, rows)
+    score = np.clip(np.where(actual == "yes", 0.65, 0.35) + rng.normal(0, 0.2, rows), 0, 1)
+    predicted = np.where(score > 0.5, "yes", "no")
+    wrong = np.flatnonzero(predicted != actual)[:flip]
+    better = predicted.copy()
+    better[wrong] = actual[wrong]
+    better_score = score.copy()
+    better_score[wrong] = np.where(actual[wrong] == "yes", 0.9, 0.1)
+
+    def side(name, guess, probability):
+        values = {
+            "accuracy": metrics.accuracy_score(actual, guess),
+            "roc_auc": metrics.roc_auc_score(actual == "yes", np.round(probability, 4)),
+        }
+        return classified(name, actual, guess, probability, **values)
+
+    return side("base", predicted, score), side("this change", better, better_score)
+
+
+def metric_row(text: str, name: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+
+
+def test_bootstrap_metrics_match_scikit_learn():
+    """With every row weighed once, the resampled metrics are the evaluate stage's metrics."""
+    rng = np.random.default_rng(0)
+    actual = rng.choice(["a", "b", "c"], 150)
+    probabilities = rng.dirichlet([1, 1, 1], 150)
+    predicted = np.array(["a", "b", "c"])[probabilities.argmax(axis=1)]
+    once = np.ones((150, 1), np.float32)
+    got = scorer(Rows(actual, predicted, ["a", "b", "c"], probabilities))(once)
+    expected = {
+        "accuracy": metrics.accuracy_score(actual, predicted),
+        "balanced_accuracy": metrics.balanced_accuracy_score(actual, predicted),
+        "f1": metrics.f1_score(actual, predicted, average="macro"),
+        "roc_auc": metrics.roc_auc_score(actual, probabilities, multi_class="ovr"),
+    }
+    for name, value in expected.items():
+        assert got[name][0] == pytest.approx(value, abs=1e-9), name
+    truth = rng.normal(100, 10, 150)
+    guess = truth + rng.normal(0, 5, 150)
+    got = scorer(Rows(truth, guess))(once)
+    assert got["rmse"][0] == pytest.approx(metrics.root_mean_squared_error(truth, guess), 1e-5)
+    assert got["r2"][0] == pytest.approx(metrics.r2_score(truth, guess), abs=1e-5)
+
+
+def test_intervals_are_deterministic_and_cover_the_metric():
+    base, new = sides(flip=1)
+    text, _ = render(base, new)
+    assert text == render(*sides(flip=1))[0]
+    never = Rows(np.array(["no", "yes"] * 50), np.array(["no"] * 100), LABELS)
+    found = bootstrap(None, never, ["f1"])
+    assert found.new["f1"].low == found.new["f1"].high == 0
+    row = metric_row(text, "accuracy")
+    low, high = map(float, re.findall(r"\[([-+\d.]+), ([-+\d.]+)\]", row)[2])
+    assert low <= new.scores["accuracy"] <= high
+
+
+def test_a_one_row_change_reads_within_noise():
+    text, verdict = render(*sides(flip=1))
+    # Paired, one row apart: in over 2.5% of resamples that row is not drawn, so Δ = 0.
+    assert "| +0.0050 | within noise | [+0.0000, +0.0" in metric_row(text, "accuracy")
+    assert "Δ paired: both models scored on the same resampled rows (200 rows)" in text
+    assert verdict.passed and verdict.text.endswith("; within noise")
+
+
+def test_a_clear_change_gets_its_verdict():
+    text, _ = render(*sides(flip=40))
+    assert re.search(r"\| ✅ \| \[\+0\.\d+, \+0\.\d+\] \|", metric_row(text, "accuracy"))
+    base, new = sides(flip=40)
+    text, _ = render(new, base)
+    assert "| 🔻 |" in metric_row(text, "accuracy")
+
+
+def test_changed_test_rows_give_an_unpaired_interval():
+    base, new = sides(flip=1)
+    new.plots["confusion"] = new.plots["confusion"].iloc[:150]
+    text, _ = render(base, new)
+    assert "**Δ unpaired**: the test sets differ (200 base rows, 150 now" in text
+
+
+def test_base_without_per_row_results_has_no_delta_interval():
+    base, new = sides(flip=1)
+    del base.plots["confusion"]
+    text, _ = render(base, new)
+    assert "No Δ intervals: the base has no per-row results" in text
+
+
+@pytest.mark.parametrize(
+    "mode, flip, passed",
+    [
+        ("threshold", -1, False),
+        ("significant", -1, True),  # a drop beyond max_drop, but within noise
+        ("significant", -40, False),
+        ("threshold", 0, True),
+    ],
+)
+def test_gate_modes(mode, flip, passed):
+    base, new = sides(flip=abs(flip))
+    if flip < 0:
+        base, new = new, base
+    gate = Gate("accuracy", True, max_drop=0.001, mode=mode)
+    _, verdict = render(base, new, gate=gate)
+    assert verdict.passed is passed, verdict.text
+    assert "95% interval [" in verdict.text or flip == 0
+
+
+def test_base_confusion_uses_the_base_labels():
+    base = results("base")
+    base.labels = ["neg", "pos"]
+    base.plots["confusion"] = pd.DataFrame({"actual": ["neg", "pos"], "predicted": ["neg", "neg"]})
+    text, _ = render(base, results())
+    matrix = text.split("Confusion matrix of the base", 1)[1]
+    assert "| **neg** | 1 | 0 |" in matrix and "| **pos** | 1 | 0 |" in matrix
+
+
+def test_cross_validated_metrics_show_their_spread():
+    new = results()
+    new.cv = {"folds": 5, "accuracy": {"mean": 0.9, "std": 0.02, "min": 0.87, "max": 0.93}}
+    text, _ = render(results("base"), new)
+    assert "### Cross-validated metrics" in text
+    assert "| `accuracy` | — | 0.9000 ± 0.0200 | 0.8700 to 0.9300 |" in text
+
+
+def test_cv_scores_are_read_apart_from_the_metrics():
+    scores = '{"accuracy": 0.9, "cv": {"folds": 3, "accuracy": {"mean": 0.8}}}'
+    side = read_results("x", lambda path: scores if path == "metrics/scores.json" else None)
+    assert side.scores == {"accuracy": 0.9} and side.cv["folds"] == 3
+
+
+def test_an_unknown_gate_mode_fails_with_one_line():
+    _, verdict = render(*sides(flip=1), gate=Gate("accuracy", mode="signficant"))
+    assert not verdict.passed and "expected `threshold` or `significant`" in verdict.text
+
+
+def test_a_failed_threshold_gate_says_when_the_drop_is_noise():
+    base, new = sides(flip=1)
+    _, verdict = render(new, base, gate=Gate("accuracy", True, max_drop=0.001))
+    assert not verdict.passed and verdict.text.endswith("(within noise: its 95% interval spans 0)")

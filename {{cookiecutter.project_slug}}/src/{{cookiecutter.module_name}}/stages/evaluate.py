@@ -1,4 +1,9 @@
-"""Stage evaluate: score the model on the test split; write the metrics and the plot data."""
+"""Stage evaluate: score the model on the test split; write the metrics and the plot data.
+
+The plot files keep one line per test row (regression: predictions.csv; classification:
+confusion.csv with each label's probability), so `make report` can bootstrap intervals from them.
+With `evaluate.cv_folds` >= 2, the metrics also hold k-fold cross-validated scores of the same
+settings on every prepared row (train + test): steadier than one small test split."""
 
 import argparse
 import json
@@ -8,7 +13,9 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+from sklearn.base import clone
 from sklearn.inspection import permutation_importance
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
@@ -19,6 +26,8 @@ from ..schema import Schema, load_frame, load_schema
 
 DIGITS = 6
 IMPORTANCE_REPEATS = 5
+# Per-row probabilities in confusion.csv: the report's bootstrap reads them (roc_auc intervals).
+PROBABILITY_PREFIX = "proba_"
 
 
 def importance(
@@ -39,50 +48,97 @@ def importance(
     return table.sort_values("importance", ascending=False, kind="stable").round(4)
 
 
-def evaluate(
-    model: Pipeline, frame: pd.DataFrame, schema: Schema, seed: int = 0
-) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-    """Metrics and plot tables for one test split. Classification's positive label is the last
-    label in the schema (binary tasks)."""
-    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
-    predicted = model.predict(inputs)
-    ranked = importance(model, inputs, actual, seed)
+def scores_of(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    schema: Schema,
+    probabilities: np.ndarray | None = None,
+    classes: list | None = None,
+) -> dict[str, float]:
+    """The metrics of one set of predictions. Classification's positive label is the last label
+    in the schema (binary tasks)."""
     if not schema.is_classification:
-        scores = {
+        return {
             "rmse": metrics.root_mean_squared_error(actual, predicted),
             "mae": metrics.mean_absolute_error(actual, predicted),
             "r2": metrics.r2_score(actual, predicted),
         }
-        residuals = pd.DataFrame(
-            {"actual": actual, "predicted": predicted, "residual": actual - predicted}
-        )
-        return _rounded(scores), {"predictions": residuals.round(4), "importance": ranked}
-
-    classes = list(model.classes_)
-    probabilities = model.predict_proba(inputs)
+    classes = list(classes or [])
     scores = {
         "accuracy": metrics.accuracy_score(actual, predicted),
         "balanced_accuracy": metrics.balanced_accuracy_score(actual, predicted),
     }
     if len(classes) == 2:
         positive = schema.labels[-1]
-        is_positive = actual == positive
-        score = probabilities[:, classes.index(positive)]
         scores["f1"] = metrics.f1_score(actual, predicted, pos_label=positive)
-        scores["roc_auc"] = metrics.roc_auc_score(is_positive, score)
+        scores["roc_auc"] = metrics.roc_auc_score(
+            actual == positive, probabilities[:, classes.index(positive)]
+        )
     else:
-        # One-vs-rest, micro-averaged: one curve that summarises every class.
-        is_positive = label_binarize(actual, classes=classes).ravel()
-        score = probabilities.ravel()
         scores["f1"] = metrics.f1_score(actual, predicted, average="macro")
         scores["roc_auc"] = metrics.roc_auc_score(
             actual, probabilities, multi_class="ovr", labels=classes
         )
+    return scores
+
+
+def evaluate(
+    model: Pipeline, frame: pd.DataFrame, schema: Schema, seed: int = 0
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Metrics and plot tables for one test split."""
+    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
+    predicted = model.predict(inputs)
+    ranked = importance(model, inputs, actual, seed)
+    if not schema.is_classification:
+        residuals = pd.DataFrame(
+            {"actual": actual, "predicted": predicted, "residual": actual - predicted}
+        )
+        scores = scores_of(actual, predicted, schema)
+        return _rounded(scores), {"predictions": residuals.round(4), "importance": ranked}
+
+    classes = list(model.classes_)
+    probabilities = model.predict_proba(inputs)
+    scores = scores_of(actual, predicted, schema, probabilities, classes)
+    if len(classes) == 2:
+        is_positive = actual == schema.labels[-1]
+        score = probabilities[:, classes.index(schema.labels[-1])]
+    else:
+        # One-vs-rest, micro-averaged: one curve that summarises every class.
+        is_positive = label_binarize(actual, classes=classes).ravel()
+        score = probabilities.ravel()
     fpr, tpr, thresholds = metrics.roc_curve(is_positive, score)
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
     confusion = pd.DataFrame({"actual": actual, "predicted": predicted})
+    for index, label in enumerate(classes):
+        confusion[f"{PROBABILITY_PREFIX}{label}"] = probabilities[:, index].round(4)
     plots = {"confusion": confusion, "roc": roc.round(4), "importance": ranked}
     return _rounded(scores), plots
+
+
+def cross_validate(
+    model: Pipeline, frame: pd.DataFrame, schema: Schema, folds: int, seed: int = 0
+) -> dict[str, object]:
+    """k-fold cross-validated metrics of the model's settings (refitted on each fold's rest):
+    mean, standard deviation, min and max over the folds. Stratified for classification."""
+    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
+    splitter = (StratifiedKFold if schema.is_classification else KFold)(
+        n_splits=folds, shuffle=True, random_state=seed
+    )
+    per_fold: list[dict[str, float]] = []
+    for fit_rows, score_rows in splitter.split(inputs, actual):
+        fold = clone(model).fit(inputs.iloc[fit_rows], actual[fit_rows])
+        held_out = inputs.iloc[score_rows]
+        probabilities = fold.predict_proba(held_out) if schema.is_classification else None
+        classes = list(fold.classes_) if schema.is_classification else None
+        per_fold.append(
+            scores_of(actual[score_rows], fold.predict(held_out), schema, probabilities, classes)
+        )
+    summary: dict[str, object] = {"folds": folds}
+    for name in per_fold[0]:
+        values = np.array([fold[name] for fold in per_fold], dtype=float)
+        spread = {"mean": values.mean(), "std": values.std(ddof=1)}
+        summary[name] = _rounded({**spread, "min": values.min(), "max": values.max()})
+    return summary
 
 
 def _rounded(scores: dict[str, float]) -> dict[str, float]:
@@ -96,17 +152,25 @@ def main() -> None:
     parser.add_argument("--schema", type=Path, required=True)
     parser.add_argument("--metrics-out", type=Path, required=True)
     parser.add_argument("--plots-dir", type=Path, required=True)
+    parser.add_argument("--train", type=Path, help="train split, for evaluate.cv_folds")
     args = parser.parse_args()
 
     schema = load_schema(args.schema)
-    seed = load_params()["base"]["seed"]
-    scores, plots = evaluate(joblib.load(args.model), load_frame(args.test, schema), schema, seed)
+    params = load_params()
+    seed = params["base"]["seed"]
+    folds = int((params.get("evaluate") or {}).get("cv_folds") or 0)
+    model, test = joblib.load(args.model), load_frame(args.test, schema)
+    scores, plots = evaluate(model, test, schema, seed)
+    if folds >= 2 and args.train:
+        every_row = pd.concat([load_frame(args.train, schema), test], ignore_index=True)
+        scores["cv"] = cross_validate(model, every_row, schema, folds, seed)
     args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
     args.metrics_out.write_text(json.dumps(scores, indent=2) + "\n")
     args.plots_dir.mkdir(parents=True, exist_ok=True)
     for name, table in plots.items():
         table.to_csv(args.plots_dir / f"{name}.csv", index=False)
-    print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
+    flat = {name: value for name, value in scores.items() if name != "cv"}
+    print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in flat.items()))
 
 
 if __name__ == "__main__":
