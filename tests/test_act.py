@@ -79,6 +79,20 @@ def copy_of(project: Path, tmp_path: Path) -> Path:
 REPOSITORY = {"full_name": OWNER_REPO, "name": "act-demo", "owner": {"login": "acme"}}
 
 
+def pull_request_event(branch: str, number: int = 7) -> dict:
+    """A same-repository PR's `synchronize` event, from `branch` into main."""
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "base": {"ref": "main"},
+            "head": {"ref": branch, "repo": {"full_name": OWNER_REPO, "fork": False}},
+        },
+        "repository": REPOSITORY,
+    }
+
+
 def test_act_keeps_every_line_a_failing_step_prints(tmp_path):
     """The reason for NO_PTY: with a pseudo-terminal, act drops the tail of a failing step's
     output (2,707 and 2,760 of these 3,000 lines in two of three runs on an idle machine)."""
@@ -110,16 +124,7 @@ def test_pr_report_posts_one_comment_then_the_gate_fails(set_up_project, tmp_pat
     # A threshold no model can meet, so this PR exercises the gate's failure path.
     params.write_text(text.replace("max_drop: 0.01", "max_drop: -1.0"))
     git(project, "commit", "--quiet", "--all", "--message", "Tune the learning rate")
-    event = {
-        "action": "synchronize",
-        "number": 7,
-        "pull_request": {
-            "number": 7,
-            "base": {"ref": "main"},
-            "head": {"ref": "tune", "repo": {"full_name": OWNER_REPO, "fork": False}},
-        },
-        "repository": REPOSITORY,
-    }
+    event = pull_request_event("tune")
     record = tmp_path / "record"
     result = act(project, "pull_request", event, "pr-report.yml", record)
     log = result.stdout + result.stderr

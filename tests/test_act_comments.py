@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import OWNER_REPO, SHARED_VENV, bake, git
-from test_act import ACT_DIR, REPOSITORY, act, copy_of
+from test_act import ACT_DIR, REPOSITORY, act, copy_of, pull_request_event
 
 CML_VERSION = json.loads(Path(__file__).parents[1].joinpath("cookiecutter.json").read_text())[
     "__cml_version"
@@ -74,16 +74,7 @@ def test_pr_report_keeps_one_comment_on_a_busy_pr(set_up_project, tmp_path):
     project = copy_of(set_up_project, tmp_path)
     git(project, "switch", "--quiet", "--create", "busy")
     git(project, "commit", "--quiet", "--allow-empty", "--message", "Nothing that moves the model")
-    event = {
-        "action": "synchronize",
-        "number": 7,
-        "pull_request": {
-            "number": 7,
-            "base": {"ref": "main"},
-            "head": {"ref": "busy", "repo": {"full_name": OWNER_REPO, "fork": False}},
-        },
-        "repository": REPOSITORY,
-    }
+    event = pull_request_event("busy")
     store = tmp_path / "github.json"
     seeded = seed_store(store)
     ids = []
