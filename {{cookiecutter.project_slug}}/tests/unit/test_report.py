@@ -17,10 +17,11 @@ from {{ cookiecutter.module_name }}.report import (
     Gate,
     Results,
     build,
+    intervals,
     read_base,
     read_results,
 )
-from {{ cookiecutter.module_name }}.report.intervals import Rows, bootstrap, scorer
+from {{ cookiecutter.module_name }}.report.intervals import Rows, bootstrap, rows_from_plots, scorer
 
 LABELS = ["no", "yes"]
 
@@ -288,6 +289,41 @@ def test_intervals_are_deterministic_and_cover_the_metric():
     row = metric_row(text, "accuracy")
     low, high = map(float, re.findall(r"\[([-+\d.]+), ([-+\d.]+)\]", row)[2])
     assert low <= new.scores["accuracy"] <= high
+
+
+def test_rows_weighed_by_kind_give_the_intervals_of_rows_weighed_one_by_one(monkeypatch):
+    """Few kinds of rows (no probabilities: confusion cells only) are weighed one Poisson draw per
+    kind; the intervals must be those of weighing each row, up to the resampling's own noise."""
+    rng = np.random.default_rng(3)
+    actual = rng.choice(LABELS, 4000)
+    base = Rows(actual, np.where(rng.random(4000) < 0.8, actual, "no"), LABELS)
+    new = Rows(actual, np.where(rng.random(4000) < 0.85, actual, "no"), LABELS)
+    names = ["accuracy", "balanced_accuracy", "f1"]
+    by_kind = bootstrap(base, new, names, seed=1)
+    monkeypatch.setattr(intervals, "_kinds", lambda codes, most: None)
+    by_row = bootstrap(base, new, names, seed=1)
+    for side in ("base", "new", "delta"):
+        for name in names:
+            got, expected = getattr(by_kind, side)[name], getattr(by_row, side)[name]
+            # Each bound's Monte Carlo error with 1,000 resamples is below a tenth of the width.
+            width = expected.high - expected.low
+            assert got.low == pytest.approx(expected.low, abs=0.15 * width), (side, name)
+            assert got.high == pytest.approx(expected.high, abs=0.15 * width), (side, name)
+            assert (got.low, got.high) != (expected.low, expected.high)  # two different draws
+
+
+def test_intervals_do_not_depend_on_the_number_of_threads(monkeypatch):
+    base, new = sides(flip=3)
+    rows = [rows_from_plots(side.plots, side.labels) for side in (base, new)]
+    monkeypatch.setattr(intervals, "PARALLEL_CELLS", 0)
+    monkeypatch.setattr(intervals, "SUMS_CELLS", 0)  # many small chunks for the threads to share
+    monkeypatch.setattr(intervals.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    found = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        assert intervals._threads(1) == int(threads)
+        found.append(bootstrap(*rows, ["accuracy", "roc_auc"], seed=7))
+    assert found[0] == found[1] and found[0].delta
 
 
 def test_a_one_row_change_reads_within_noise():

@@ -9,10 +9,13 @@ A delta is *paired* when both models scored the same test rows: each resample th
 rows for both, so the noise they share (an easy or a hard draw of rows) cancels. When the test sets
 differ (the data changed), the two sides are resampled independently: an unpaired interval, wider,
 and labelled as such. Every metric is a sum over rows, so a chunk of resamples is one sparse or
-dense matrix product; the seed is fixed, so the same inputs give the same intervals.
+dense matrix product; the seed is fixed, so the same inputs give the same intervals, whatever the
+number of threads that share the chunks.
 """
 
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,12 @@ RESAMPLES = 1000
 LEVEL = 0.95
 # Cells (rows x resamples) held at once: bounds memory to ~20 MB of float32 weights.
 CHUNK_CELLS = 5_000_000
+# Sums (groups x resamples) written at once: adding each row's weights into groups scattered over
+# more than a few MB misses the cache on every row (measured: 2-3x slower per row at 24 MB).
+SUMS_CELLS = 2_000_000
+# Above this many cells (weighed rows x resamples), the chunks are shared among threads.
+PARALLEL_CELLS = 10_000_000
+MAX_THREADS = 4
 # Poisson(1) weights from 16 random bits: the inverse CDF, tabulated once.
 _POISSON = stats.poisson.ppf((np.arange(2**16) + 0.5) / 2**16, 1.0).astype(np.float32)
 PROBABILITY_PREFIX = "proba_"
@@ -92,23 +101,41 @@ def same_rows(base: Rows, new: Rows) -> bool:
     return bool(np.array_equal(base.actual, new.actual))
 
 
+@dataclass
+class Sums:
+    """One side's metrics as functions of weighted sums over its test rows.
+
+    `matrix` (sums x rows) turns row weights (rows x resamples) into sums, `finish` turns the sums
+    into metrics. `codes` (rows x keys, classification only) place each row in one group per key
+    (its confusion cell, its tied score on each ROC curve): rows alike in every code always add up
+    alike, so they can be weighed as one.
+    """
+
+    matrix: sparse.csr_matrix | np.ndarray
+    finish: Callable[[np.ndarray], dict[str, np.ndarray]]
+    codes: np.ndarray | None = None
+
+
 Scorer = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 def scorer(rows: Rows) -> Scorer:
     """The evaluate stage's metrics as one function of row weights (rows x resamples)."""
+    sums = _sums(rows)
+    return lambda weights: sums.finish(sums.matrix @ weights)
+
+
+def _sums(rows: Rows) -> Sums:
     return _regression(rows) if rows.classes is None else _classification(rows)
 
 
-def _regression(rows: Rows) -> Scorer:
+def _regression(rows: Rows) -> Sums:
     error = rows.actual - rows.predicted
     centred = rows.actual - rows.actual.mean()  # the spread of the target, without cancellation
     columns = np.column_stack([np.ones(len(rows)), error**2, np.abs(error), centred, centred**2])
-    # float32 sums, like the weights: ample for four-decimal intervals, twice the speed.
-    columns = columns.T.astype(np.float32)
 
-    def score(weights: np.ndarray) -> dict[str, np.ndarray]:
-        count, squared, absolute, total, total_sq = (columns @ weights).astype(float)
+    def finish(sums: np.ndarray) -> dict[str, np.ndarray]:
+        count, squared, absolute, total, total_sq = np.asarray(sums, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
                 "rmse": np.sqrt(squared / count),
@@ -116,42 +143,33 @@ def _regression(rows: Rows) -> Scorer:
                 "r2": 1 - squared / (total_sq - total**2 / count),
             }
 
-    return score
+    # float32 sums, like the weights: ample for four-decimal intervals, twice the speed.
+    return Sums(columns.T.astype(np.float32), finish)
 
 
-def _classification(rows: Rows) -> Scorer:
+def _classification(rows: Rows) -> Sums:
     classes = list(rows.classes or [])
     k = len(classes)
-    index = {label: i for i, label in enumerate(classes)}
-    actual = np.array([index.get(label, -1) for label in rows.actual], dtype=int)
-    predicted = np.array([index.get(label, -1) for label in rows.predicted], dtype=int)
-    keys = [np.where((actual >= 0) & (predicted >= 0), actual * k + predicted, k * k)]
+    # Each label's place in `classes`; -1 for a label outside them.
+    actual = pd.Categorical(rows.actual, categories=classes).codes.astype(int)
+    predicted = pd.Categorical(rows.predicted, categories=classes).codes.astype(int)
+    cell = np.where((actual >= 0) & (predicted >= 0), actual * k + predicted, k * k)
+    codes, sizes = [cell], [k * k + 1]
     if rows.probabilities is not None and k >= 2:
         # Binary: the positive label is the last; more classes: one-vs-rest, macro-averaged, as
-        # scikit-learn's roc_auc_score(multi_class="ovr").
-        targets = [k - 1] if k == 2 else list(range(k))
-        keys += [np.unique(rows.probabilities[:, i], return_inverse=True)[1] for i in targets]
-    else:
-        targets = []
-    # Rows alike in every key (confusion cell, score of each curve) share one column, so a chunk
-    # of resamples costs one sparse product over the rows, then small ones over the kinds.
-    kinds, kind = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
-    kind = kind.ravel()
-    # Mostly distinct rows (several probability columns): summing by kind would not pay.
-    weigh = _indicator(kind, len(kinds)) if len(kinds) <= len(rows) // 2 else None
-    if weigh is None:
-        kinds = np.column_stack(keys)
-    cells = _indicator(kinds[:, 0], k * k + 1)[: k * k]
-    curves = []
-    for column, target in enumerate(targets, start=1):
-        group = kinds[:, column]
-        is_positive = kinds[:, 0] // k == target
-        groups = int(group.max()) + 1
-        curves.append(_indicator(np.where(is_positive, group, groups + group), 2 * groups))
+        # scikit-learn's roc_auc_score(multi_class="ovr"). A curve's groups: each tied score,
+        # first for the positives, then for the negatives, in score order.
+        for target in [k - 1] if k == 2 else range(k):
+            group = np.unique(rows.probabilities[:, target], return_inverse=True)[1].ravel()
+            groups = int(group.max()) + 1
+            codes.append(np.where(actual == target, group, groups + group))
+            sizes.append(2 * groups)
+    offsets = np.cumsum([0, *sizes])
+    blocks = [_indicator(code, size) for code, size in zip(codes, sizes, strict=True)]
+    matrix = sparse.vstack(blocks, format="csr")
 
-    def score(weights: np.ndarray) -> dict[str, np.ndarray]:
-        by_kind = weights if weigh is None else weigh @ weights
-        matrix = np.asarray(cells @ by_kind, dtype=float).T.reshape(-1, k, k)
+    def finish(sums: np.ndarray) -> dict[str, np.ndarray]:
+        matrix = np.asarray(sums[: k * k], dtype=float).T.reshape(-1, k, k)
         hits = np.diagonal(matrix, axis1=1, axis2=2)
         with np.errstate(divide="ignore", invalid="ignore"):
             recall = hits / matrix.sum(axis=2)
@@ -161,12 +179,12 @@ def _classification(rows: Rows) -> Scorer:
                 "balanced_accuracy": _nanmean(recall),
                 "f1": f1[:, -1] if k == 2 else _nanmean(f1),
             }
-        if curves:
-            aucs = [_auc(np.asarray(curve @ by_kind, dtype=float)) for curve in curves]
-            values["roc_auc"] = _nanmean(np.column_stack(aucs))
+        if len(sizes) > 1:
+            curves = [sums[offsets[i] : offsets[i + 1]] for i in range(1, len(sizes))]
+            values["roc_auc"] = _nanmean(np.column_stack([_auc(curve) for curve in curves]))
         return values
 
-    return score
+    return Sums(matrix, finish, np.column_stack(codes))
 
 
 def _indicator(column: np.ndarray, size: int) -> sparse.csr_matrix:
@@ -182,10 +200,25 @@ def _auc(totals: np.ndarray) -> np.ndarray:
     group of tied scores, in score order: the chance a positive outscores a negative, ties half."""
     groups = len(totals) // 2
     positives, negatives = totals[:groups], totals[groups:]
-    below = np.cumsum(negatives, axis=0) - negatives
-    wins = (positives * (below + 0.5 * negatives)).sum(axis=0)
+    # Sums of Poisson counts are whole numbers (and halves): exact in float32 below 2**23,
+    # so only the final sums need float64.
+    below = np.cumsum(negatives, axis=0)
+    total_negatives = below[-1].astype(float)
+    below -= 0.5 * negatives
+    wins = np.einsum("gr,gr->r", positives, below, dtype=float)
+    pairs = positives.sum(axis=0, dtype=float) * total_negatives
     with np.errstate(divide="ignore", invalid="ignore"):
-        return wins / (positives.sum(axis=0) * negatives.sum(axis=0))
+        return wins / pairs
+
+
+def _kinds(codes: np.ndarray, most: int) -> np.ndarray | None:
+    """Each row's kind (rows alike in every code share one), or None past `most` kinds."""
+    kind = np.zeros(len(codes), dtype=np.int64)
+    for column in codes.T:
+        kind = np.unique(kind * (int(column.max()) + 1) + column, return_inverse=True)[1].ravel()
+        if kind.max() >= most:
+            return None
+    return kind
 
 
 def _nanmean(values: np.ndarray) -> np.ndarray:
@@ -194,15 +227,68 @@ def _nanmean(values: np.ndarray) -> np.ndarray:
         return np.where(present, values, 0).sum(axis=1) / present.sum(axis=1)
 
 
-def resampled_weights(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Poisson(1) weights (rows x resamples), chunk by chunk, from one seeded generator."""
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, CHUNK_CELLS // max(rows, 1)))
-    done = 0
-    while done < resamples:
-        size = min(chunk, resamples - done)
-        yield _POISSON[rng.integers(0, 2**16, size=(rows, size), dtype=np.uint16)]
-        done += size
+def _chunks(rows: int, sums: int, resamples: int) -> Iterator[int]:
+    """Resamples per chunk: within both budgets, but never fewer than 8 (per-call costs)."""
+    chunk = min(CHUNK_CELLS // max(rows, 1), max(8, SUMS_CELLS // max(sums, 1)))
+    chunk = max(1, min(resamples, chunk))
+    for done in range(0, resamples, chunk):
+        yield min(chunk, resamples - done)
+
+
+def _resample(sides: list[Sums], rows: int, resamples: int, seed: int) -> list[dict]:
+    """Each side's metrics over the same resamples of the same rows (one side, or a pair).
+
+    One matrix product per chunk sums every side's groups at once, reading the weights once. When
+    the rows fall into a tenth as many kinds or fewer (rows alike in every side's codes), each kind
+    is weighed by one Poisson(count) draw: the sum of its rows' Poisson(1) weights has exactly that
+    distribution, so the intervals are the same in law. (A Poisson draw costs about ten table
+    lookups, hence the tenth.)
+    """
+    dense = not sparse.issparse(sides[0].matrix)
+    matrix = (np.vstack if dense else sparse.vstack)([side.matrix for side in sides])
+    kind = None
+    if not dense and all(side.codes is not None for side in sides):
+        kind = _kinds(np.column_stack([side.codes for side in sides]), rows // 10)
+    counts = None
+    if kind is not None:
+        _, first, counts = np.unique(kind, return_index=True, return_counts=True)
+        matrix = matrix[:, first]  # one row of each kind stands for it
+        counts = counts[:, None]
+    if not dense:
+        # Column by column: each row's weights are read once and added to its groups.
+        matrix = matrix.tocsc()
+    ends = np.cumsum([side.matrix.shape[0] for side in sides])
+    weighed = rows if counts is None else len(counts)
+    sizes = list(_chunks(weighed, matrix.shape[0], resamples))
+
+    def chunk(seeds: np.random.SeedSequence, size: int) -> list[dict]:
+        rng = np.random.default_rng(seeds)
+        if counts is None:
+            weights = _POISSON[rng.integers(0, 2**16, size=(rows, size), dtype=np.uint16)]
+        else:
+            weights = rng.poisson(counts, size=(len(counts), size)).astype(np.float32)
+        sums = np.asarray(matrix @ weights)
+        return [
+            side.finish(sums[stop - side.matrix.shape[0] : stop])
+            for side, stop in zip(sides, ends, strict=True)
+        ]
+
+    # Each chunk draws from its own child of the seed, so the intervals do not depend on how many
+    # threads share the chunks (the matrix products and numpy's bulk work release the GIL).
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    with ThreadPoolExecutor(_threads(weighed * resamples)) as pool:
+        done = list(pool.map(chunk, seeds, sizes))
+    return [list(part) for part in zip(*done, strict=True)]
+
+
+def _threads(cells: int) -> int:
+    """Threads for the resampling: one below PARALLEL_CELLS; else the cores this process may
+    use, at most OMP_NUM_THREADS when set (the cap every native pool here honours; tests set 1)."""
+    if cells < PARALLEL_CELLS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores or 1, int(limit) if limit.isdigit() else MAX_THREADS, MAX_THREADS))
 
 
 def _collect(parts: list[dict[str, np.ndarray]], names: list[str]) -> dict[str, np.ndarray]:
@@ -239,19 +325,14 @@ def bootstrap(
     if new is None or len(new) == 0:
         return Intervals({}, {}, {}, None, sizes, resamples)
     if base is None or len(base) == 0:
-        parts = [scorer(new)(w) for w in resampled_weights(len(new), resamples, seed)]
+        (parts,) = _resample([_sums(new)], len(new), resamples, seed)
         return Intervals({}, _intervals(_collect(parts, names)), {}, None, sizes, resamples)
     paired = same_rows(base, new)
-    score_base, score_new = scorer(base), scorer(new)
-    base_parts, new_parts = [], []
     if paired:
-        # The same resampled rows for both models: each chunk is drawn once and scores both.
-        for weights in resampled_weights(len(new), resamples, seed):
-            base_parts.append(score_base(weights))
-            new_parts.append(score_new(weights))
+        base_parts, new_parts = _resample([_sums(base), _sums(new)], len(new), resamples, seed)
     else:
-        base_parts = [score_base(w) for w in resampled_weights(len(base), resamples, seed + 1)]
-        new_parts = [score_new(w) for w in resampled_weights(len(new), resamples, seed)]
+        (base_parts,) = _resample([_sums(base)], len(base), resamples, seed + 1)
+        (new_parts,) = _resample([_sums(new)], len(new), resamples, seed)
     base_values, new_values = _collect(base_parts, names), _collect(new_parts, names)
     deltas = {
         name: new_values[name] - base_values[name] for name in new_values if name in base_values
