@@ -1,13 +1,47 @@
-"""Requests to the serving app in process, through ASGI: fast enough for fuzzing, no sockets."""
+"""Requests to the serving app in process, through ASGI (fast enough for fuzzing, no sockets),
+or over a real uvicorn server configured as `make serve` configures it; test rows as clients send
+them."""
 
 import asyncio
+import contextlib
 import json
+import math
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from {{ cookiecutter.module_name }}.serve import App
+import uvicorn
+
+from {{ cookiecutter.module_name }}.serve import App, Limits, ServedModel
+from {{ cookiecutter.module_name }}.serve.cli import uvicorn_options
 
 MODEL_NAME = "served-model"
+INFER = f"/v2/models/{MODEL_NAME}/infer"
+
+
+def records_of(frame, schema) -> list[dict]:
+    """Test rows as a client sends them: JSON values, null for a gap."""
+    rows = frame[list(schema.features)].astype(object).to_dict("records")
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
+def tensors_of(records: list[dict], served: ServedModel) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "shape": [len(records), 1],
+            "datatype": served.inputs[name],
+            "data": [record[name] if record[name] is not None else "" for record in records]
+            if served.inputs[name] == "BYTES"
+            else [record[name] for record in records],
+        }
+        for name in served.features
+    ]
 
 
 @dataclass
@@ -62,3 +96,25 @@ def start_up(app: App) -> App:
     asyncio.run(app({"type": "lifespan"}, receive, send))
     app.ready = True  # the shutdown message above cleared it; the app stays in use
     return app
+
+
+@contextlib.contextmanager
+def running(app: App, limits: Limits):
+    """The app behind a real uvicorn server on a free loopback port, configured as `make serve`
+    configures it; yields (host, port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(limits))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

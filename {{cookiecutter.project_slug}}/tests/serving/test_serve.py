@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from asgi_client import MODEL_NAME, call, start_up
+from asgi_client import INFER, MODEL_NAME, call, records_of, start_up, tensors_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,31 +22,6 @@ from {{ cookiecutter.module_name }}.serve import (
     ServedModel,
     main,
 )
-
-INFER = f"/v2/models/{MODEL_NAME}/infer"
-
-
-def records_of(frame, schema) -> list[dict]:
-    """Test rows as a client sends them: JSON values, null for a gap."""
-    rows = frame[list(schema.features)].astype(object).to_dict("records")
-    return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-        for row in rows
-    ]
-
-
-def tensors_of(records: list[dict], served: ServedModel) -> list[dict]:
-    return [
-        {
-            "name": name,
-            "shape": [len(records), 1],
-            "datatype": served.inputs[name],
-            "data": [record[name] if record[name] is not None else "" for record in records]
-            if served.inputs[name] == "BYTES"
-            else [record[name] for record in records],
-        }
-        for name in served.features
-    ]
 
 
 def expected(fitted, frame, schema):
@@ -92,7 +67,10 @@ def test_bad_settings_are_named(monkeypatch, capsys):
     monkeypatch.setenv("PORT", "8080")
     with pytest.raises(SystemExit):
         main(["--max-batch-rows", "0"])
-    assert "MAX_BATCH_ROWS and MAX_BODY_BYTES must be positive" in capsys.readouterr().err
+    assert "MAX_BATCH_ROWS must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--body-timeout", "0", "--max-connections", "-1"])
+    assert "BODY_TIMEOUT, MAX_CONNECTIONS must be positive" in capsys.readouterr().err
 
 
 def test_a_triton_client_reads_metadata_and_infers(server_url, served, fitted, rows, schema):
@@ -185,17 +163,18 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", "/predict", [record], None, 400, '{"records"'),
         ("POST", "/predict", {"records": []}, None, 400, "empty batch"),
         ("POST", "/predict", {"records": [{**record, "colour": 1}]}, None, 400, "unknown feature"),
-        ("POST", "/predict", {"records": [{}]}, None, 400, f"missing feature {first}"),
-        ("POST", "/predict", {"records": [{**record, first: wrong}]}, None, 400, repr(first)),
-        ("POST", "/predict", {"records": [{**record, first: [1]}]}, None, 400, repr(first)),
+        ("POST", "/predict", {"records": [{}]}, None, 400, "missing feature `"),
+        ("POST", "/predict", {"records": [{**record, first: wrong}]}, None, 400, f".{first}`"),
+        ("POST", "/predict", {"records": [{**record, first: [1]}]}, None, 400, f".{first}`"),
         ("POST", "/predict", {"records": [record] * 51}, None, 413, "maximum of 50"),
         ("POST", "/predict", b" " * (65 * 1024), None, 413, "limit"),
-        ("POST", "/predict", {"records": ["row"]}, None, 400, "record 0"),
+        ("POST", "/predict", {"records": ["row"]}, None, 400, "$.records[0]"),
         ("GET", "/predict", None, None, 405, "not allowed"),
         ("GET", "/nowhere", None, None, 404, "no route"),
         ("POST", INFER, {"inputs": []}, None, 400, "non-empty list"),
         ("POST", INFER, {"inputs": tensors[1:]}, None, 400, f"missing input {first}"),
-        ("POST", INFER, {"inputs": [*tensors, tensors[0]]}, None, 400, "twice"),
+        ("POST", INFER, {"inputs": [*tensors[:-1], tensors[0]]}, None, 400, "twice"),
+        ("POST", INFER, {"inputs": [*tensors, tensors[0]]}, None, 400, "$.inputs"),
         ("POST", INFER, {"inputs": [{**tensors[0], "datatype": "INT8"}]}, None, 400, "datatype"),
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [1, 2]}]}, None, 400, "shape"),
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [3, 1]}]}, None, 400, "needs 3"),
@@ -224,10 +203,11 @@ def test_numbers_beyond_float32_are_refused(app, served, rows, schema):
     if not schema.numeric:
         pytest.skip("no numeric feature")
     _, records = rows
-    for value in (1e39, -(10**400)):
+    for value, message in ((1e39, "within float32"), (-(10**400), "out of range")):
         record = {**records[0], schema.numeric[0]: value}
         response = call(app, "POST", "/predict", {"records": [record]})
-        assert response.status == 400 and "float32" in response.json()["error"]
+        assert response.status == 400 and message in response.json()["error"]
+        assert f"$.records[0].{schema.numeric[0]}" in response.json()["error"]
 
 
 def test_metrics_follow_prometheus_conventions(app, served, rows):

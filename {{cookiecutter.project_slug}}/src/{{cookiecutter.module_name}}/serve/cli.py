@@ -1,0 +1,53 @@
+"""The command line: settings from flags and the environment, the model loaded, uvicorn started."""
+
+import sys
+from typing import Any
+
+from . import __doc__ as package_doc
+from .app import App
+from .http import guarded_protocol
+from .metrics import PredictionLog
+from .model import ModelLoadError, ServedModel
+from .settings import Limits, limits_from, parse
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv, (package_doc or "").split("\n\n")[0])
+    limits = limits_from(args)
+    try:
+        model = ServedModel.load(args.model, args.name, args.threads)
+    except ModelLoadError as err:
+        sys.exit(f"serve: {err}")
+    if not 0 <= args.prediction_log_sample <= 1:
+        sys.exit("serve: PREDICTION_LOG_SAMPLE must be between 0 and 1")
+    try:
+        log = (
+            PredictionLog(args.prediction_log, args.prediction_log_sample, model.version)
+            if args.prediction_log
+            else None
+        )
+    except OSError as err:
+        sys.exit(f"serve: cannot write the prediction log {args.prediction_log}: {err.strerror}")
+    import uvicorn  # only the server process needs it, not the tests that build an App
+
+    print(
+        f"serve: {model.name} {model.version} ({model.task}, sha256 {model.sha256[:12]}) "
+        f"on http://{args.host}:{args.port}",
+        flush=True,
+    )
+    uvicorn.run(App(model, limits, log), host=args.host, port=args.port, **uvicorn_options(limits))
+
+
+def uvicorn_options(limits: Limits) -> dict[str, Any]:
+    """How uvicorn runs the app, here and in the tests that start a real server."""
+    return {
+        "http": guarded_protocol(limits),  # httptools, with header limits
+        "loop": "auto",  # uvloop where installed
+        "ws": "none",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "server_header": False,
+        "timeout_keep_alive": limits.keep_alive_timeout,
+        "limit_concurrency": limits.max_connections,
+    }

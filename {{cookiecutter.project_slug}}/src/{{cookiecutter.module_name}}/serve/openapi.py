@@ -1,0 +1,295 @@
+"""The server's own OpenAPI 3.1 document (GET /openapi.json), written from the served model.
+
+Request schemas name this model's features, inputs and outputs, so a generated request is one the
+server can answer; the OIP shapes follow the protocol's REST spec
+(https://github.com/kserve/open-inference-protocol, specification/protocol/inference_rest.md).
+What JSON Schema cannot say, and the server checks: each input's shape[0] equals its data's length
+and every input's rows agree.
+"""
+
+from typing import Any
+
+from .model import ServedModel
+from .protocol import FLOAT32_MAX
+from .settings import Limits
+
+ERROR_STATUSES = {
+    "400": "Malformed JSON, a wrong type, shape or name (the message names the field)",
+    "404": "Unknown model or version",
+    "405": "Method not allowed (the Allow header lists the allowed ones)",
+    "408": "Body not received within BODY_TIMEOUT",
+    "413": "Body, rows or answer above MAX_BODY_BYTES, MAX_BATCH_ROWS or MAX_RESPONSE_BYTES",
+    "415": "Content-Type other than application/json or +json",
+    "503": "Busy: REQUEST_TIMEOUT or MAX_BUFFERED_BYTES reached; retry (Retry-After)",
+}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _responses(ok: dict, *errors: str) -> dict:
+    answers: dict[str, Any] = {"200": _answer("OK", ok)}
+    for status in errors:
+        answers[status] = _answer(ERROR_STATUSES[status], _ref("Error"))
+    return answers
+
+
+def _answer(description: str, schema: dict) -> dict:
+    return {"description": description, **_json(schema)}
+
+
+def _flags(flag: str, **more: dict) -> dict:
+    """{"<flag>": true|false, ...}: the health and readiness answers."""
+    properties = {**more, flag: {"type": "boolean"}}
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+def _get(summary: str, responses: dict, parameters: list | None = None) -> dict:
+    operation = {"summary": summary, "responses": responses}
+    return {"get": {**operation, "parameters": parameters} if parameters else operation}
+
+
+def _post(summary: str, request: str, responses: dict, parameters: list | None = None) -> dict:
+    operation = {
+        "summary": summary,
+        "requestBody": {"required": True, **_json(_ref(request))},
+        "responses": responses,
+    }
+    return {"post": {**operation, "parameters": parameters} if parameters else operation}
+
+
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+_METADATA = {
+    "type": "object",
+    "required": ["name", "platform", "inputs", "outputs"],
+    "properties": {
+        "name": {"type": "string"},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": _TENSOR},
+        "outputs": {"type": "array", "items": _TENSOR},
+    },
+}
+_SERVER_METADATA = {
+    "type": "object",
+    "required": ["name", "version", "extensions"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "extensions": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
+    number = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+    value = {
+        name: {"type": ["string", "null"]}
+        if kind == "categorical"
+        else {**number, "type": ["number", "null"]}
+        for name, kind in model.features.items()
+    }
+    rows = {"minItems": 1, "maxItems": limits.max_batch_rows}
+    parameters = {
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+    }
+
+    def tensor_in(name: str) -> dict:
+        datatype = model.inputs[name]
+        item = value[name]
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"const": name},
+                "shape": {
+                    "type": "array",
+                    "prefixItems": [
+                        {"type": "integer", "minimum": 1, "maximum": limits.max_batch_rows},
+                        {"const": 1},
+                    ],
+                    "minItems": 1,
+                    "maxItems": 2,
+                },
+                "datatype": {"const": datatype},
+                "data": {"type": "array", "items": item, **rows},
+                "parameters": parameters,
+            },
+        }
+
+    names = list(model.inputs)
+    schemas = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "PredictRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["records"],
+            "properties": {
+                "records": {
+                    "type": "array",
+                    **rows,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": names,
+                        "properties": value,
+                    },
+                }
+            },
+        },
+        "PredictResponse": {
+            "type": "object",
+            "required": ["model_version", "predictions"],
+            "properties": {
+                "model_version": {"type": "string"},
+                "predictions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["label", "probabilities"],
+                        "properties": {
+                            "label": {"enum": model.labels},
+                            "probabilities": {
+                                "type": "object",
+                                "required": model.labels,
+                                "additionalProperties": False,
+                                "properties": {label: {"type": "number"} for label in model.labels},
+                            },
+                        },
+                    }
+                    if model.labels
+                    else {
+                        "type": "object",
+                        "required": ["value"],
+                        "properties": {"value": {"type": ["number", "null"]}},
+                    },
+                },
+            },
+        },
+        "InferRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": parameters,
+                "inputs": {
+                    "type": "array",
+                    "prefixItems": [tensor_in(name) for name in names],
+                    "items": False,
+                    "minItems": len(names),
+                },
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"enum": list(model.outputs)},
+                            "parameters": parameters,
+                        },
+                    },
+                },
+            },
+        },
+        "InferResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"const": model.name},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "shape", "datatype", "data"],
+                        "properties": {
+                            "name": {"enum": list(model.outputs)},
+                            "shape": {"type": "array", "items": {"type": "integer"}},
+                            "datatype": {"enum": sorted(set(model.outputs.values()))},
+                            "data": {"type": "array"},
+                        },
+                    },
+                },
+            },
+        },
+    }
+    model_name = {"name": "name", "in": "path", "required": True, "schema": {"enum": [model.name]}}
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": [model.version]},
+    }
+    paths: dict[str, Any] = {
+        "/v2/health/live": _get("Liveness (OIP)", _responses(_flags("live"))),
+        "/v2/health/ready": _get(
+            "Readiness (OIP)",
+            {**_responses(_flags("ready")), "503": _answer("Not ready yet", _flags("ready"))},
+        ),
+        "/v2": _get("Server metadata (OIP)", _responses(_SERVER_METADATA)),
+        "/metrics": _get(
+            "Prometheus metrics",
+            {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        ),
+        "/openapi.json": _get("This document", _responses({"type": "object"})),
+        "/predict": _post(
+            "Predict records by feature name; null is a gap the model imputes",
+            "PredictRequest",
+            _responses(_ref("PredictResponse"), "400", "408", "413", "415", "503"),
+        ),
+    }
+    for prefix, params in (
+        ("/v2/models/{name}", [model_name]),
+        ("/v2/models/{name}/versions/{version}", [model_name, version]),
+    ):
+        ready = _flags("ready", name={"type": "string"})
+        paths[prefix] = _get("Model metadata (OIP)", _responses(_METADATA, "404"), params)
+        paths[prefix + "/ready"] = _get(
+            "Model readiness (OIP)",
+            {**_responses(ready, "404"), "503": _answer("Not ready yet", ready)},
+            params,
+        )
+        paths[prefix + "/infer"] = _post(
+            "Inference (OIP): one [rows, 1] tensor per input; each output once",
+            "InferRequest",
+            _responses(_ref("InferResponse"), "400", "404", "408", "413", "415", "503"),
+            params,
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{model.name} model server",
+            "version": model.version,
+            "description": "Open Inference Protocol v2 (REST), /predict and /metrics for "
+            'an ONNX model. Errors are {"error": "<what is wrong>"}.',
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

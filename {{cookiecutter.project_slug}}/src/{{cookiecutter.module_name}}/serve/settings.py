@@ -1,0 +1,93 @@
+"""Every bound on a request's work, each a command-line flag and an environment variable.
+
+The defaults keep the worst case inside the Deployment's memory limit (512Mi): the arithmetic is in
+the README's "Limits" section. argparse turns a bad value into one line naming the flag.
+"""
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+KiB, MiB = 1024, 1024 * 1024
+DEFAULT_MODEL = Path("models/model.onnx")
+DEFAULT_NAME = "{{ cookiecutter.project_slug }}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost; `App` and the HTTP protocol read these."""
+
+    max_batch_rows: int = 1000
+    max_body_bytes: int = 2 * MiB
+    # Refused before the model runs: the answer's size is known from the rows and the outputs.
+    max_response_bytes: int = 4 * MiB
+    # Request bodies and responses held at once, all requests together; past it, 503.
+    max_buffered_bytes: int = 64 * MiB
+    max_header_bytes: int = 16 * KiB
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    request_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_connections: int = 256
+    # Batches up to this many rows run on the event loop: a thread hand-off costs more than they do.
+    inline_rows: int = 64
+
+
+# (field, environment variable, what it bounds): the flag is the field with dashes.
+SETTINGS = (
+    ("max_batch_rows", "MAX_BATCH_ROWS", "rows in one request (413 above)"),
+    ("max_body_bytes", "MAX_BODY_BYTES", "request body bytes (413 above)"),
+    ("max_response_bytes", "MAX_RESPONSE_BYTES", "response bytes, checked before inference (413)"),
+    ("max_buffered_bytes", "MAX_BUFFERED_BYTES", "bodies and responses held at once (503 above)"),
+    ("max_header_bytes", "MAX_HEADER_BYTES", "request line and headers (431 above)"),
+    ("header_timeout", "HEADER_TIMEOUT", "seconds to receive a request's headers (408)"),
+    ("body_timeout", "BODY_TIMEOUT", "seconds to receive a request's body (408)"),
+    ("request_timeout", "REQUEST_TIMEOUT", "seconds to wait for and run the model (503)"),
+    ("keep_alive_timeout", "KEEP_ALIVE_TIMEOUT", "seconds an idle connection stays open"),
+    ("max_connections", "MAX_CONNECTIONS", "open connections before new requests get 503"),
+    ("inline_rows", "INLINE_ROWS", "rows run on the event loop; larger batches in a thread"),
+)
+
+
+def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """Flags, each defaulting to its environment variable, then to the built-in value."""
+
+    def setting(name: str, default: object) -> str:
+        return os.environ.get(name, str(default))
+
+    parser = argparse.ArgumentParser(description=description)
+    # The image sets these in the environment; argparse turns a bad value into one line, e.g.
+    # "argument --port: invalid int value: 'eighty'".
+    parser.add_argument("--model", type=Path, default=setting("MODEL_PATH", DEFAULT_MODEL))
+    parser.add_argument("--name", default=setting("MODEL_NAME", DEFAULT_NAME))
+    parser.add_argument("--host", default=setting("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=setting("PORT", 8080))
+    parser.add_argument("--threads", type=int, default=setting("ORT_THREADS", 1))
+    parser.add_argument("--prediction-log", default=setting("PREDICTION_LOG", ""))
+    parser.add_argument(
+        "--prediction-log-sample", type=float, default=setting("PREDICTION_LOG_SAMPLE", 1)
+    )
+    types = {field.name: field.type for field in fields(Limits)}
+    for name, variable, help_text in SETTINGS:
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=types[name],
+            default=setting(variable, getattr(Limits, name)),
+            help=f"{help_text} (env {variable}, default {getattr(Limits, name)})",
+        )
+    args = parser.parse_args(argv)
+    bad = [
+        variable
+        for name, variable, _ in SETTINGS
+        if getattr(args, name) < (0 if name == "inline_rows" else 1e-9)
+    ]
+    if args.threads < 1:
+        bad.insert(0, "ORT_THREADS")
+    if bad:
+        parser.error(f"{', '.join(bad)} must be positive")
+    return args
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{name: getattr(args, name) for name, _, _ in SETTINGS})

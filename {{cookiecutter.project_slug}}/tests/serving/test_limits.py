@@ -1,0 +1,297 @@
+"""Hostile requests: every class the server once answered with a 5xx, an unbounded answer or a
+stuck connection now gets a 4xx (or a retryable 503) naming the limit, in bounded size and time.
+
+In process (ASGI calls) where the app decides; over a real uvicorn server for what the HTTP layer
+decides (headers, idle connections) and for health checks answered while a large batch computes.
+"""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from http.client import HTTPConnection
+from pathlib import Path
+
+import pytest
+from asgi_client import INFER, MODEL_NAME, call, records_of, running, start_up, tensors_of
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.module_name }}.serve import App, Limits
+from {{ cookiecutter.module_name }}.serve.settings import SETTINGS, parse
+
+DEEP = (10**4, 10**5)
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def records(train_test, schema):
+    """1,000 test rows (the split's, repeated), whatever the dataset's size."""
+    frame = train_test[1].dropna(subset=[*schema.numeric]).reset_index(drop=True)
+    rows = records_of(frame, schema)
+    return (rows * (1000 // len(rows) + 1))[:1000]
+
+
+def test_every_limit_is_a_documented_setting(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--help"], "serve")
+    usage = " ".join(capsys.readouterr().out.split())
+    readme = README.read_text()
+    for name, variable, _ in SETTINGS:
+        assert f"| `{variable}` |" in readme, variable
+        assert f"--{name.replace('_', '-')}" in usage and f"(env {variable}," in usage, name
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def error(response) -> str:
+    return response.json()["error"]
+
+
+@pytest.mark.parametrize("depth", DEEP)
+def test_deep_nesting_is_a_400(app, served, records, depth):
+    tensors = tensors_of(records[:1], served)
+    bodies = {
+        "/predict": [
+            nested(depth),
+            b'{"records":' + nested(depth) + b"}",
+            b'{"records":[{"x":' + nested(depth) + b"}]}",
+            b'{"other":' + nested(depth) + b',"records":[]}',
+        ],
+        INFER: [
+            nested(depth),
+            b'{"inputs":[{"name":' + nested(depth) + b"}]}",
+            b'{"inputs":[],"parameters":{"p":' + nested(depth) + b"}}",
+            b'{"id":"a","extra":' + nested(depth) + b"}",
+        ],
+    }
+    name = tensors[0]["name"]
+    deep_data = b'{"inputs":[{"name":"' + name.encode() + b'","shape":[1],"datatype":"FP32","data":'
+    bodies[INFER].append(deep_data + nested(depth) + b"}]}")
+    limits = Limits(max_body_bytes=4 * 1024 * 1024)
+    app = start_up(App(served, limits))
+    for path, cases in bodies.items():
+        for body in cases:
+            response = call(app, "POST", path, body)
+            assert response.status == 400, (path, body[:60], response.body)
+
+
+def test_names_must_be_strings(app, served, records):
+    tensors = tensors_of(records[:1], served)
+    for bad in ({}, ["x"], 1, None):
+        body = {"inputs": [{**tensors[0], "name": bad}, *tensors[1:]]}
+        response = call(app, "POST", INFER, body)
+        assert response.status == 400 and "$.inputs[0].name" in error(response), response.body
+        body = {"inputs": tensors, "outputs": [{"name": bad}]}
+        response = call(app, "POST", INFER, body)
+        assert response.status == 400 and "$.outputs[0].name" in error(response), response.body
+
+
+def test_requested_outputs_are_answered_once(served, records):
+    """One output requested 5,000 times used to multiply the answer 5,000 times (215 MB)."""
+    app = start_up(App(served))
+    rows = records[:50]
+    first = next(iter(served.outputs))
+    body = {"inputs": tensors_of(rows, served), "outputs": [{"name": first}] * 5000}
+    response = call(app, "POST", INFER, body)
+    assert response.status == 200, response.body
+    [output] = response.json()["outputs"]
+    assert output["name"] == first and output["shape"][0] == len(rows)
+    single = call(app, "POST", INFER, {**body, "outputs": [{"name": first}]})
+    assert len(response.body) == len(single.body)
+
+
+def test_answers_above_the_response_limit_are_refused_before_inference(served, records):
+    limits = Limits(max_response_bytes=2000)
+    app = start_up(App(served, limits))
+    refused = call(app, "POST", "/predict", {"records": records[:200]})
+    assert refused.status == 413 and "MAX_RESPONSE_BYTES" in error(refused), refused.body
+    fits = int(error(refused).rsplit("at most ", 1)[1].split()[0])
+    assert 0 < fits < 200
+    answered = call(app, "POST", "/predict", {"records": records[:fits]})
+    assert answered.status == 200 and len(answered.body) <= limits.max_response_bytes
+    infer = call(app, "POST", INFER, {"inputs": tensors_of(records[:200], served)})
+    assert infer.status == 413 and "MAX_RESPONSE_BYTES" in error(infer)
+    rows = call(app, "GET", "/metrics").body.decode()
+    assert f"model_predicted_rows_total {float(fits)}" in rows, "refused rows never ran"
+
+
+def test_rows_above_the_limit_are_a_413(app, served, records):
+    for path, body in (
+        ("/predict", {"records": records[:51]}),
+        (INFER, {"inputs": tensors_of(records[:51], served)}),
+    ):
+        response = call(app, "POST", path, body)
+        assert response.status == 413 and "MAX_BATCH_ROWS" in error(response), response.body
+
+
+@pytest.mark.parametrize("bad_id", [b"5", b"NaN", b"Infinity", b"-Infinity", b"1e999", b"[]"])
+def test_id_must_be_a_string(app, served, records, bad_id):
+    tensors = json.dumps(tensors_of(records[:1], served)).encode()
+    response = call(app, "POST", INFER, b'{"id":' + bad_id + b',"inputs":' + tensors + b"}")
+    assert response.status == 400, response.body
+    assert "id" in error(response) or "malformed JSON" in error(response)
+    echoed = call(app, "POST", INFER, b'{"id":"\\u00e9-1","inputs":' + tensors + b"}")
+    assert echoed.status == 200 and echoed.json()["id"] == "\u00e9-1"
+
+
+def test_only_json_bodies_are_read(app, records):
+    body = {"records": records[:1]}
+    for content_type in ("text/plain", "application/xml", "application/x-www-form-urlencoded"):
+        response = call(app, "POST", "/predict", body, {"Content-Type": content_type})
+        assert response.status == 415 and content_type in error(response), response.body
+    for content_type in ("application/json", "application/json; charset=utf-8",
+                         "Application/JSON", "application/vnd.api+json"):  # fmt: skip
+        response = call(app, "POST", "/predict", body, {"Content-Type": content_type})
+        assert response.status == 200, (content_type, response.body)
+    # No Content-Type at all reads as JSON: OIP clients such as tritonclient send none.
+    assert call(app, "POST", "/predict", body).status == 200
+
+
+def test_wrong_methods_get_405_with_allow_and_are_counted(app):
+    cases = [
+        ("GET", "/predict", "POST"),
+        ("PUT", INFER, "POST"),
+        ("POST", "/v2/health/live", "GET, HEAD"),
+        ("DELETE", f"/v2/models/{MODEL_NAME}", "GET, HEAD"),
+        ("BREW", "/metrics", "GET, HEAD"),
+    ]
+    for method, path, allowed in cases:
+        response = call(app, method, path)
+        assert response.status == 405 and response.headers["allow"] == allowed, response.headers
+    samples = {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(call(app, "GET", "/metrics").body.decode())
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+    }
+    key = (("method", "GET"), ("route", "/predict"), ("status", "405"))
+    assert samples[key] == 1
+    assert samples[(("method", "other"), ("route", "/metrics"), ("status", "405"))] == 1
+    assert not any(dict(labels)["route"] == "unmatched" for labels in samples)
+
+
+def test_a_body_that_never_finishes_gets_408(served):
+    app = start_up(App(served, Limits(body_timeout=0.2)))
+    sent: list[dict] = []
+
+    async def receive():
+        if not sent and not getattr(receive, "started", False):
+            receive.started = True
+            return {"type": "http.request", "body": b'{"records": [', "more_body": True}
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert b"BODY_TIMEOUT" in sent[1]["body"]
+
+
+def test_slow_inference_is_bounded_by_the_request_timeout(served, records, monkeypatch):
+    app = start_up(App(served, Limits(request_timeout=0.2, inline_rows=0)))
+    real_run = served.run
+    monkeypatch.setattr(served, "run", lambda feed: (time.sleep(1), real_run(feed))[1])
+    response = call(app, "POST", "/predict", {"records": records[:2]})
+    assert response.status == 503 and "REQUEST_TIMEOUT" in error(response)
+    assert response.headers["retry-after"] == "1"
+
+
+def test_bodies_held_at_once_are_bounded(served, records):
+    app = start_up(App(served, Limits(max_buffered_bytes=2000)))
+    response = call(app, "POST", "/predict", {"records": records[:20]})
+    assert response.status == 503 and "MAX_BUFFERED_BYTES" in error(response)
+    assert app.buffered == 0, "what a request held is released with its answer"
+    assert call(app, "POST", "/predict", {"records": records[:1]}).status == 200
+    assert app.buffered == 0
+
+
+# --- over a real server -------------------------------------------------------------------------
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(20)  # a bound for a hung test, not a speed claim
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_slow_or_oversized_heads_and_idle_connections_are_closed(served):
+    limits = Limits(header_timeout=0.5, max_header_bytes=4096, keep_alive_timeout=1)
+    with running(App(served, limits), limits) as address:
+        with socket.create_connection(address) as partial:
+            partial.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")  # never finished
+            answer = read_all(partial)
+        assert answer.startswith(b"HTTP/1.1 408") and b"HEADER_TIMEOUT" in answer
+        with socket.create_connection(address) as silent:  # connects, sends nothing
+            assert read_all(silent) == b""
+        with socket.create_connection(address) as large:
+            large.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8192)
+            answer = read_all(large)
+        assert answer.startswith(b"HTTP/1.1 431") and b"MAX_HEADER_BYTES" in answer
+        with socket.create_connection(address) as idle:  # one request, then idle
+            idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = read_all(idle)
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"live":true}')
+        # Still served after all that.
+        connection = HTTPConnection(*address, timeout=20)
+        connection.request("GET", "/v2/health/ready")
+        assert connection.getresponse().status == 200
+
+
+def test_connections_above_the_limit_get_503(served):
+    limits = Limits(max_connections=3)
+    with running(App(served, limits), limits) as address:
+        held = [socket.create_connection(address) for _ in range(2)]
+        try:
+            connection = HTTPConnection(*address, timeout=20)
+            connection.request("GET", "/v2/health/live")
+            assert connection.getresponse().status == 503
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_health_is_answered_while_large_batches_compute(served, records):
+    """Large batches run in the inference thread: the event loop answers health checks meanwhile.
+    Each check is timed by the client; the median must be under 100 ms and none over 1 s (the
+    probe's timeout), on a machine whose cores other tests may be using."""
+    limits = Limits()
+    body = json.dumps({"records": records}).encode()
+    with running(App(served, limits), limits) as address:
+        finished: list[float] = []
+
+        def big() -> None:
+            connection = HTTPConnection(*address, timeout=120)
+            for _ in range(4):
+                connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                assert response.status == 200
+                response.read()
+            finished.append(time.perf_counter())
+
+        senders = [threading.Thread(target=big) for _ in range(4)]
+        for sender in senders:
+            sender.start()
+        probe = HTTPConnection(*address, timeout=20)
+        latencies, answered_at = [], []
+        while len(finished) < len(senders):
+            started = time.perf_counter()
+            probe.request("GET", "/v2/health/live")
+            response = probe.getresponse()
+            assert response.status == 200 and response.read() == b'{"live":true}'
+            answered_at.append(time.perf_counter())
+            latencies.append(answered_at[-1] - started)
+            time.sleep(0.01)
+        for sender in senders:
+            sender.join()
+    during = [t for t, at in zip(latencies, answered_at, strict=True) if at < max(finished)]
+    assert during, "no health check was answered while the batches were in flight"
+    assert sorted(during)[len(during) // 2] < 0.1, during
+    assert max(during) < 1.0, during

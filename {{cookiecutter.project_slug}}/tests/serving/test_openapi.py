@@ -1,0 +1,74 @@
+"""The server's own OpenAPI document (GET /openapi.json) against the server, by schemathesis with
+every check it has, in process (ASGI) and reproducibly (derandomized); each Open Inference
+Protocol route's answers against the protocol's response schemas (oip_schemas.py).
+
+JSON Schema cannot say that an infer input's shape[0] equals its data's length, or that every
+input has as many rows: schemathesis's positive_data_acceptance (a request valid by the document
+must succeed) is left out for the infer routes alone, where the server rightly refuses those.
+"""
+
+import math
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from asgi_client import start_up
+from hypothesis import HealthCheck, settings
+from oip_schemas import ERROR, SUCCESS
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.config import SchemathesisConfig
+
+from {{ cookiecutter.module_name }}.serve import App, Limits
+
+load_all_checks()
+ALL_CHECKS = CHECKS.get_all()
+EXAMPLES = 15  # per operation and mode (valid and invalid data): about 400 requests in all
+# A refusal of invalid data is any 4xx the document names; 413 (too many rows) among them.
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {"expected-statuses": ["400", "404", "405", "413", "415"]}
+        }
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def api(served):
+    app = start_up(App(served, Limits(max_batch_rows=5)))  # small batches generate fast
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
+
+
+schema = schemathesis.pytest.from_fixture("api")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_server_keeps_its_openapi_document(case):
+    excluded = [
+        check
+        for check in ALL_CHECKS
+        if case.operation.path.endswith("/infer")
+        and getattr(check, "__name__", "") == "positive_data_acceptance"
+    ]
+    response = case.call_and_validate(checks=ALL_CHECKS, excluded_checks=excluded)
+    assert response.status_code < 500
+    oip = SUCCESS.get(case.operation.path)
+    if oip is None:
+        return
+    body = response.json()
+    answer = oip if response.status_code in (200, 503) and "error" not in body else ERROR
+    jsonschema_rs.validate(answer, body)
+    if answer is not ERROR and case.operation.path.endswith("/infer"):
+        for output in body["outputs"]:  # the data of a shape, flattened
+            assert len(output["data"]) == math.prod(output["shape"]), output
+
+
+def test_the_document_covers_every_route(api):
+    paths = set(api.raw_schema["paths"])
+    assert set(SUCCESS) | {"/predict", "/metrics", "/openapi.json"} == paths
