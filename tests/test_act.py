@@ -38,9 +38,11 @@ def act(
     record: Path,
     secrets: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
 ):
     """Run one workflow under act; returns the completed process (output kept for asserts).
-    The recording stand-ins in tests/act/bin (cml, gh, kubectl) come first on PATH."""
+    The recording stand-ins in tests/act/bin (cml, gh, kubectl) come first on PATH; `variables`
+    are the repository's (and environments') `vars`."""
     record.mkdir(parents=True, exist_ok=True)
     event_file = record / "event.json"
     event_file.write_text(json.dumps(event))
@@ -62,6 +64,7 @@ def act(
         "--env", f"STUB_RECORD={record}",
         "--env", f"STUB_BIN={ACT_DIR / 'bin'}",
         *[arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")],
+        *[arg for key, value in (variables or {}).items() for arg in ("--var", f"{key}={value}")],
     ]  # fmt: skip
     path = os.pathsep.join([str(ACT_DIR / "bin"), str(SHARED_VENV / "bin"), os.environ["PATH"]])
     result = subprocess.run(
@@ -221,9 +224,21 @@ def release_event(tag: str) -> dict:
     return {"ref": f"refs/tags/{tag}", "ref_type": "tag", "repository": repository}
 
 
+def none_release_workflow(project: Path, tmp_path: Path) -> None:
+    """release.yml as a project without a deploy target has it (build at the tag, deploy nothing),
+    put in place of this Kubernetes project's (which promotes what staging built: see
+    test_act_delivery.py) and committed; the other files of the two bakes are the same."""
+    other = bake(tmp_path / "none-bake", project_name="Act Demo", deploy_target="none")
+    workflow = ".github/workflows/release.yml"
+    (project / workflow).write_text((other / workflow).read_text())
+    git(project, "commit", "--quiet", "--all", "--message", "release.yml of deploy_target none")
+
+
 @pytest.mark.xdist_group("act-setup")
-def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, tmp_path):
+def test_release_publishes_and_attests_the_tagged_model(set_up_project, tmp_path):
+    """deploy_target none: the tag builds the release files and the image, nothing is deployed."""
     project = shared_remote(set_up_project, tmp_path)
+    none_release_workflow(project, tmp_path)
     git(project, "tag", "v1.2.0")
     record = tmp_path / "record"
     # The latest release's metrics, slightly better than this model: within the allowed drop.
@@ -232,7 +247,6 @@ def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, 
     latest.write_text(json.dumps({"version": "1.1.0", "scores": {**scores, "roc_auc": 0.999}}))
     result = act(
         project, "push", release_event("v1.2.0"), "release.yml", record,
-        secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n"},
         env={"STUB_GH_LATEST_METRICS": str(latest)},
     )  # fmt: skip
     log = result.stdout + result.stderr
@@ -243,6 +257,7 @@ def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, 
     # The release files, checked against their SHA256SUMS, reached `gh release create`.
     released = record / "release"
     names = {"model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "image.txt"}
+    names.add("smoke.json")
     assert {path.name for path in released.iterdir()} == {*names, "SHA256SUMS"}
     listed = {}
     for line in (released / "SHA256SUMS").read_text().splitlines():
@@ -285,19 +300,7 @@ def test_release_publishes_attests_and_deploys_the_tagged_model(set_up_project, 
     # The release names the image it shipped, for rollback.yml.
     assert (released / "image.txt").read_text().strip() == f"ghcr.io/acme/act-demo@{digest}"
     assert (record / "docker-login.txt").read_text().strip() == "ghcr.io password=set"
-
-    # Kubernetes: the base manifests with that image, pinned by digest; then a rollout wait.
-    kustomization = yaml.safe_load((record / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["../../base"]
-    assert kustomization["images"] == [
-        {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": digest}
-    ]
-    calls = (record / "kubectl-calls.txt").read_text().splitlines()
-    assert calls == [
-        "apply -k deploy/k8s/overlays/release",
-        "rollout status deployment/act-demo --timeout=5m",
-    ]
-    assert (record / "kubectl-env.txt").read_text().strip().endswith("/kubeconfig")
+    assert not (record / "kubectl-calls.txt").exists(), "deploy_target none deploys nothing"
 
 
 @pytest.mark.xdist_group("act-setup")
@@ -377,13 +380,28 @@ def test_drift_closes_the_issue_when_the_batch_is_clean(set_up_project, tmp_path
     assert not any(call.startswith(("issue create", "issue edit")) for call in calls)
 
 
+def earlier_release(project: Path, folder: Path, registry: Path, tag: str = "v1.1.0") -> str:
+    """An earlier release of the committed model: its files in `folder` (`release build`, so with
+    its smoke.json), its image in the registry stand-in (the model under the digest the build-push
+    stand-in gives it). Returns that image, by digest."""
+    command = [str(SHARED_VENV / "bin" / "python"), "-m", "act_demo.release", "build"]
+    run([*command, "--tag", tag, "--out", str(folder)], cwd=project, env={"PYTHONPATH": "src"})
+    digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
+    (registry / digest).mkdir(parents=True)
+    shutil.copy(folder / "model.onnx", registry / digest / "model.onnx")
+    return f"ghcr.io/acme/act-demo@sha256:{digest}"
+
+
 @pytest.mark.xdist_group("act-setup")
-def test_rollback_redeploys_the_release_digest(set_up_project, tmp_path):
+def test_rollback_redeploys_the_release_digest_and_smoke_tests_it(set_up_project, tmp_path):
     project = copy_of(set_up_project, tmp_path)
-    digest = "sha256:" + "c0ffee" * 10 + "abcd"
+    registry = tmp_path / "registry"
+    image = earlier_release(project, tmp_path / "v1.1.0", registry)
     stand_ins = {
         "STUB_GH_RELEASES": "v1.1.0 v1.2.0",
-        "STUB_GH_IMAGE": f"ghcr.io/acme/act-demo@{digest}",
+        "STUB_GH_IMAGE": image,
+        "STUB_GH_SMOKE": str(tmp_path / "v1.1.0/smoke.json"),
+        "STUB_REGISTRY": str(registry),
     }
     secrets = {"KUBECONFIG": "apiVersion: v1\\nkind: Config\\n"}
 
@@ -406,12 +424,24 @@ def test_rollback_redeploys_the_release_digest(set_up_project, tmp_path):
     assert result.returncode == 0, result.stdout[-6000:]
     kustomization = yaml.safe_load((record / "kustomization.yaml").read_text())
     assert kustomization["images"] == [
-        {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": digest}
+        {"name": "serving-image", "newName": image.split("@")[0], "digest": image.split("@")[1]}
     ]
+    assert (record / "kubectl-calls.txt").read_text().splitlines() == [
+        "apply -k deploy/k8s/overlays/release",
+        "rollout status deployment/act-demo --timeout=5m",
+        "delete deployment/act-demo-canary --ignore-not-found --wait=true",
+        "port-forward deployment/act-demo 18080:8080",
+    ]
+    # The smoke test, on the pod kubectl port-forward reached: v1.1.0's model and golden rows.
+    sha = hashlib.sha256((tmp_path / "v1.1.0/model.onnx").read_bytes()).hexdigest()[:12]
+    smoke = f"smoke: http://127.0.0.1:18080 serves act-demo 1.1.0 (sha256 {sha}…)"
+    assert smoke in result.stdout
+    assert "## ✅ v1.1.0 serves (Kubernetes)" in result.stdout
     calls = (record / "gh-calls.txt").read_text().splitlines()
     assert calls == [
         "release view v1.1.0 --json tagName",
         "release download v1.1.0 --pattern image.txt --dir release",
+        "release download v1.1.0 --pattern smoke.json --dir release",
         "release edit v1.1.0 --latest",
     ]
     assert "docker-build.txt" not in {path.name for path in record.iterdir()}, "never rebuilds"

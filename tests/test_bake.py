@@ -23,6 +23,7 @@ COMMON_FILES = {
     "deploy/k8s/base/kustomization.yaml",
     "deploy/k8s/base/pdb.yaml",
     "deploy/k8s/base/service.yaml",
+    "deploy/k8s/overlays/canary/kustomization.yaml",
     "deploy/k8s/overlays/kserve/inferenceservice.yaml",
     "deploy/k8s/overlays/kserve/kustomization.yaml",
     ".github/dependabot.yml",
@@ -48,6 +49,7 @@ COMMON_FILES = {
     "src/{module}/__init__.py",
     "src/{module}/charts.py",
     "src/{module}/datasets.py",
+    "src/{module}/delivery.py",
     "src/{module}/drift.py",
     "src/{module}/errors.py",
     "src/{module}/features.py",
@@ -75,6 +77,7 @@ COMMON_FILES = {
     "src/{module}/serve/openapi.py",
     "src/{module}/serve/protocol.py",
     "src/{module}/serve/settings.py",
+    "src/{module}/smoke.py",
     "src/{module}/stages/__init__.py",
     "src/{module}/stages/data.py",
     "src/{module}/stages/evaluate.py",
@@ -86,8 +89,12 @@ COMMON_FILES = {
     "tests/model/test_model.py",
     "tests/serving/asgi_client.py",
     "tests/serving/conftest.py",
+    "tests/serving/oip_schemas.py",
+    "tests/serving/test_limits.py",
+    "tests/serving/test_openapi.py",
     "tests/serving/test_serve.py",
     "tests/unit/test_datasets.py",
+    "tests/unit/test_delivery.py",
     "tests/unit/test_drift.py",
     "tests/unit/test_features.py",
     "tests/unit/test_models.py",
@@ -95,6 +102,7 @@ COMMON_FILES = {
     "tests/unit/test_remote.py",
     "tests/unit/test_report.py",
     "tests/unit/test_schema.py",
+    "tests/unit/test_smoke.py",
 }
 # GitHub expressions (${{ }}) and docker/metadata-action's patterns ({{version}}) are meant to
 # stay; Jinja's are not, nor references to the answers (the README may name the template itself).
@@ -106,7 +114,7 @@ def expected_files(answers: dict[str, str], module: str) -> set[str]:
     if answers["license"] != "proprietary":
         files.add("LICENSE")
     if answers["deploy_target"] != "none":
-        files.add(".github/actions/deploy/action.yml")
+        files |= {".github/actions/deploy/action.yml", ".github/workflows/staging.yml"}
     return files
 
 

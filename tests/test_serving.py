@@ -248,6 +248,46 @@ def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
     assert container["image"] == image
 
 
+def test_every_overlay_renders_and_validates_for_kubernetes_1_33(k8s_project, tmp_path):
+    """`kubectl kustomize` of the base and each overlay (the release and canary ones as
+    `make deploy-kubernetes` writes them); every object validates against the 1.33 schemas,
+    except KServe's InferenceService, whose CRD schema kubernetes-validate does not ship (its
+    fields are checked above). The canary is the base's Deployment alone: its own name, one
+    replica, pods labelled track=canary, which the base's Service still selects."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (Debian: apt-get install kubectl): not rendered")
+    project = Path(shutil.copytree(k8s_project, tmp_path / "project"))
+    env = recording_kubectl(tmp_path / "record")
+    for track in ("stable", "canary"):
+        image = f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
+        run(["make", "--no-print-directory", "deploy-kubernetes", f"TRACK={track}"],
+            cwd=project, env={**env, "IMAGE": image})  # fmt: skip
+    overlays = project / "deploy/k8s/overlays"
+    rendered = {}
+    for folder in [project / "deploy/k8s/base", *sorted(overlays.iterdir())]:
+        text = run([kubectl, "kustomize", str(folder)], cwd=project).stdout
+        rendered[folder.name] = list(yaml.safe_load_all(text))
+        for doc in rendered[folder.name]:
+            if doc["kind"] != "InferenceService":
+                kubernetes_validate.validate(doc, "1.33", strict=True)
+    assert set(rendered) == {"base", "canary", "kserve", "release", "release-canary"}
+    [canary] = rendered["release-canary"]
+    assert canary["kind"] == "Deployment" and canary["metadata"]["name"] == "k8s-demo-canary"
+    assert canary["spec"]["replicas"] == 1
+    assert canary["spec"]["selector"]["matchLabels"]["track"] == "canary"
+    [container] = canary["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
+    stable = {doc["kind"]: doc for doc in rendered["release"]}
+    assert stable["Deployment"]["spec"]["selector"]["matchLabels"]["track"] == "stable"
+    service_selector = stable["Service"]["spec"]["selector"].items()
+    assert service_selector <= canary["spec"]["template"]["metadata"]["labels"].items()
+    assert (tmp_path / "record/kubectl-calls.txt").read_text().splitlines()[-2:] == [
+        "apply -k deploy/k8s/overlays/release-canary",
+        "rollout status deployment/k8s-demo-canary --timeout=5m",
+    ]
+
+
 def test_release_tags_are_checked_before_use(k8s_project):
     """`make release-check` runs on a bare runner (standard library only) and names the rule."""
     command = ["make", "--no-print-directory", "release-check"]

@@ -4,10 +4,13 @@ and `cml comment update` (tests/act/bin/cml). It never talks to GitHub and is no
 
 The store is $STUB_GITHUB_STORE (default $STUB_RECORD/github.json):
     {"comments": [{"id", "user": {"login"}, "body", "created_at", "updated_at"}, ...],
-     "pulls": {"7": {"head": {"sha": "..."}}}}
+     "pulls": {"7": {"head": {"sha": "..."}}},
+     "statuses": {"<commit sha>": [{"state", "context", "description", "target_url", "creator"}]}}
 Every request is appended to $STUB_RECORD/github-requests.txt as `METHOD /path?query`.
 
-Issue comments are listed as GitHub lists them: oldest first, 30 a page unless `per_page` (at most
+Commit statuses (staging.yml writes one, release.yml reads it) are listed newest first, as GitHub
+lists them, the creator being the workflow token's bot. Issue comments are listed as GitHub lists
+them: oldest first, 30 a page unless `per_page` (at most
 100) says otherwise, with a `Link` header naming the next and last pages. The `cml` client does
 what the outside run saw CML v0.20.6 do: one GET of the first page (no `page`, no `per_page`, no
 `Link` followed), the newest comment on that page carrying the watermark is edited, otherwise a new
@@ -29,6 +32,8 @@ BOT = "github-actions[bot]"  # whose comments the workflow token writes
 COMMENTS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments$")
 COMMENT = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$")
 PULL = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<number>\d+)$")
+STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+STATUSES = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-f]{40})/statuses$")
 WATERMARK_URL = "https://cml.dev/watermark.png"
 
 
@@ -43,6 +48,7 @@ def load() -> dict:
     store = json.loads(path.read_text()) if path.exists() else {}
     store.setdefault("comments", [])
     store.setdefault("pulls", {})
+    store.setdefault("statuses", {})
     return store
 
 
@@ -101,6 +107,23 @@ def request(method: str, url: str, fields: dict | None = None) -> tuple[int, obj
         if method in ("PATCH", "DELETE"):
             save(store)
         return (204, None, "") if method == "DELETE" else (200, public(found[0]), "")
+    if (match := STATUS.match(path)) and method == "POST":
+        fields = fields or {}
+        if fields.get("state") not in ("error", "failure", "pending", "success"):
+            return 422, {"message": f"state {fields.get('state')!r} is not a status state"}, ""
+        if len(fields.get("description", "")) > 140:
+            return 422, {"message": "description is longer than 140 characters"}, ""
+        status = {
+            **{key: fields.get(key, "") for key in ("state", "context", "description")},
+            "target_url": fields.get("target_url", ""),
+            "creator": {"login": BOT, "type": "Bot"},
+            "created_at": timestamp(store),
+        }
+        store["statuses"].setdefault(match["sha"], []).insert(0, status)
+        save(store)
+        return 201, status, ""
+    if (match := STATUSES.match(path)) and method == "GET":
+        return 200, store["statuses"].get(match["sha"], []), ""
     if (match := PULL.match(path)) and method == "GET" and match["number"] in store["pulls"]:
         return 200, {"number": int(match["number"]), **store["pulls"][match["number"]]}, ""
     return 404, {"message": "Not Found"}, ""

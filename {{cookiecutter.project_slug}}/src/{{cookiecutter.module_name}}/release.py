@@ -1,12 +1,16 @@
-"""Release files for a tag: the model stamped with its version, a model card, metrics, checksums.
+"""Release files: the model stamped with its version, a model card, metrics, the smoke test's
+golden rows, checksums.
 
   release check v1.2.0                  is the tag semver? (standard library only)
-  release build --tag v1.2.0 --out dist  model.onnx, model-card.md, metrics.json
+  release build [--tag v1.2.0] --out dist  model.onnx, model-card.md, metrics.json, smoke.json
   release checksums dist                 SHA256SUMS, in `sha256sum -c` format
   release promote --latest <metrics.json>  refuse a model worse than the latest release's
 
-`make release-assets` runs all three plus the SBOM; .github/workflows/release.yml runs that target.
-The tag is the model version: it goes into the ONNX metadata, the model card and the image labels.
+`make release-assets` runs all three plus the SBOM. The version goes into the ONNX metadata, the
+model card and the image labels. With a deploy target, staging builds the image on main before any
+tag exists, and a tag promotes that very image: so the version is the commit's (its first 12 hex
+digits), and the release tag names that build. Without one, release.yml builds at the tag, and
+the version is the tag's (v1.2.0 -> 1.2.0).
 """
 
 import argparse
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import PipelineError, run_stage
 
 if TYPE_CHECKING:  # the tag check runs before the pipeline's packages are installed
+    import pandas as pd
+
     from .schema import Schema
 
 # vMAJOR.MINOR.PATCH with an optional pre-release (semver.org); no build metadata, because a
@@ -34,6 +40,9 @@ PROJECT = "{{ cookiecutter.project_name }}"  # fmt: skip
 DESCRIPTION = "{{ cookiecutter.description }}"  # fmt: skip
 IMAGE = "ghcr.io/{{ cookiecutter.github_owner | lower }}/{{ cookiecutter.project_slug }}"  # fmt: skip
 PREDICT_BODY = '{"records": [{"<feature>": <value>, ...}]}'
+MODEL_NAME = "{{ cookiecutter.project_slug }}"  # the name the server and the manifests use
+# Rows of the test split in smoke.json: enough to cross a few branches, small enough to read.
+SMOKE_ROWS = 16
 
 
 def version_of(tag: str) -> str:
@@ -44,6 +53,15 @@ def version_of(tag: str) -> str:
             "optionally with a pre-release such as v1.2.0-rc.1"
         )
     return tag[1:]
+
+
+def commit_version(git_sha: str) -> str:
+    """The version of a build made before any tag: the commit, as its first 12 hex digits."""
+    if not re.fullmatch(r"[0-9a-f]{40}", git_sha):
+        raise PipelineError(
+            f"no commit to version the build by (got {git_sha[:60]!r}): run it in a git checkout"
+        )
+    return git_sha[:12]
 
 
 def stamp(model: bytes, version: str, git_sha: str) -> bytes:
@@ -78,6 +96,50 @@ def check_parity(model: bytes, schema: "Schema", tolerance: dict[str, float]) ->
             f"ONNX differs from scikit-learn by up to {result['max_abs_diff']:.3g}: not released"
         )
     return result
+
+
+def golden(model: bytes, frame: "pd.DataFrame", schema: "Schema", tolerance: dict) -> dict:
+    """smoke.json: rows as `POST /predict` takes them and what this model file predicts for them,
+    in the form the server answers (a label and its probabilities, or a value); with the model's
+    name, version and sha256 as `GET /v2/models/<name>` must show them."""
+    import onnxruntime as ort
+
+    from .features import model_inputs, onnx_feed
+    from .onnx_model import parse_metadata
+
+    rows = frame.head(SMOKE_ROWS)
+    features = rows[list(schema.features)].astype(object)
+    records = features.where(features.notna(), None).to_dict("records")
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    answers = session.run(names, onnx_feed(model_inputs(rows, schema)))
+    outputs = dict(zip(names, answers, strict=True))
+    if schema.is_classification:
+        predictions = [
+            {"label": label, "probabilities": dict(zip(schema.labels, row, strict=True))}
+            for label, row in zip(
+                outputs["label"].ravel().tolist(), outputs["probabilities"].tolist(), strict=True
+            )
+        ]
+    else:
+        predictions = [{"value": value} for value in outputs["variable"].ravel().tolist()]
+    metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
+    return {
+        "model": {
+            "name": MODEL_NAME,
+            "version": metadata["model_version"],
+            "sha256": hashlib.sha256(model).hexdigest(),
+        },
+        "tolerance": {"atol": float(tolerance["atol"]), "rtol": float(tolerance["rtol"])},
+        "records": [{k: _plain(v) for k, v in record.items()} for record in records],
+        "predictions": predictions,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a feature: numpy scalars as Python numbers, NaN as null (a gap)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
 
 
 def model_card(facts: dict[str, Any], schema: "Schema") -> str:
@@ -132,16 +194,17 @@ Files of this release are listed with their SHA-256 in `SHA256SUMS`.
 """
 
 
-def build(tag: str, out: Path) -> None:
-    version = version_of(tag)
+def build(tag: str | None, out: Path) -> None:
+    from .stages.export import git_sha as commit
+
+    git_sha = commit()
+    version = version_of(tag) if tag else commit_version(git_sha)
     import yaml
 
     from .params import load_params
     from .report import data_version
-    from .schema import load_schema
-    from .stages.export import git_sha as commit
+    from .schema import load_frame, load_schema
 
-    git_sha = commit()
     try:
         released = stamp(MODEL.read_bytes(), version, git_sha)
     except FileNotFoundError:
@@ -163,28 +226,41 @@ def build(tag: str, out: Path) -> None:
     (out / "model.onnx").write_bytes(released)
     (out / "metrics.json").write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
     (out / "model-card.md").write_text(model_card(facts, schema))
-    print(f"release: {version} -> {out}/ (model.onnx, model-card.md, metrics.json)")
+    test_rows = load_frame(Path("data/prepared/test.csv"), schema)
+    smoke = golden(released, test_rows, schema, params["export"])
+    (out / "smoke.json").write_text(json.dumps(smoke, indent=1) + "\n")
+    print(f"release: {version} -> {out}/ (model.onnx, model-card.md, metrics.json, smoke.json)")
 
 
-def promote(candidate: Path, latest: Path, allow_worse: bool) -> str:
+def promote(
+    candidate: Path,
+    latest: Path,
+    allow_worse: bool,
+    release: str | None = None,
+    latest_release: str | None = None,
+) -> str:
     """The promotion rule: not worse than the latest (deployed) release on the primary metric,
-    beyond the allowed drop of params.yaml `report.gate` (the PR gate's rule), unless allowed."""
+    beyond the allowed drop of params.yaml `report.gate` (the PR gate's rule), unless allowed.
+    `release` and `latest_release` are the tags (the files name a model version, which is a
+    commit when staging built it)."""
     from .params import load_params
     from .report import Results, gate_from_params, verdict
 
     new, old = (json.loads(path.read_text()) for path in (candidate, latest))
+    release = release or f"v{new['version']}"
+    latest_release = latest_release or f"v{old.get('version')}"
     result = verdict(
         gate_from_params(load_params()),
-        Results(f"v{old.get('version')}", scores=old.get("scores", {})),
-        Results(f"v{new['version']}", scores=new["scores"]),
+        Results(latest_release, scores=old.get("scores", {})),
+        Results(release, scores=new["scores"]),
     )
-    summary = f"v{new['version']} against the latest release v{old.get('version')}: {result.text}"
+    summary = f"{release} against the latest release {latest_release}: {result.text}"
     if result.passed:
         return f"release: promotion: {summary}"
     if allow_worse:
         return f"release: promotion: {summary}; released anyway (allow-worse)"
     raise PipelineError(
-        f"{summary}. To release it anyway, run release.yml by hand on tag v{new['version']} "
+        f"{summary}. To release it anyway, run release.yml by hand on tag {release} "
         "with allow-worse"
     )
 
@@ -205,7 +281,7 @@ def main() -> None:
     check = commands.add_parser("check", help="print the version a tag names, or refuse it")
     check.add_argument("tag")
     build_command = commands.add_parser("build", help="write the release files")
-    build_command.add_argument("--tag", required=True)
+    build_command.add_argument("--tag", help="the release tag; without it, the commit's version")
     build_command.add_argument("--out", type=Path, default=Path("dist"))
     sums = commands.add_parser("checksums", help="write SHA256SUMS for a folder")
     sums.add_argument("folder", type=Path)
@@ -213,6 +289,8 @@ def main() -> None:
     rule.add_argument("--latest", type=Path, required=True)
     rule.add_argument("--candidate", type=Path, default=Path("dist/metrics.json"))
     rule.add_argument("--allow-worse", action="store_true")
+    rule.add_argument("--release", help="the candidate's tag (default: v<its version>)")
+    rule.add_argument("--latest-release", help="the latest release's tag")
     args = parser.parse_args()
     if args.command == "check":
         version = version_of(args.tag)
@@ -224,7 +302,11 @@ def main() -> None:
     elif args.command == "build":
         build(args.tag, args.out)
     elif args.command == "promote":
-        print(promote(args.candidate, args.latest, args.allow_worse))
+        print(
+            promote(
+                args.candidate, args.latest, args.allow_worse, args.release, args.latest_release
+            )
+        )
     else:
         checksums(args.folder)
 

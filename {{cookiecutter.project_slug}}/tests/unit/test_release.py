@@ -6,7 +6,7 @@ import pytest
 
 from {{ cookiecutter.module_name }}.errors import PipelineError
 from {{ cookiecutter.module_name }}.params import load_params
-from {{ cookiecutter.module_name }}.release import promote, version_of
+from {{ cookiecutter.module_name }}.release import commit_version, promote, version_of
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,18 @@ def test_promotion_accepts_a_model_within_the_allowed_drop(tmp_path):
     close = 0.90 - gate["max_drop"] / 2 if gate["higher_is_better"] else 0.90 + gate["max_drop"] / 2
     candidate, _ = metrics(tmp_path, "candidate.json", "1.2.0", close)
     assert promote(candidate, latest, allow_worse=False).startswith("release: promotion: v1.2.0")
+
+
+def test_a_build_before_any_tag_is_versioned_by_its_commit():
+    assert commit_version("3f9a2c1d0e4b" + "7" * 28) == "3f9a2c1d0e4b"
+    for not_a_commit in ("unknown", "3f9a2c1d0e4b", "G" * 40):
+        with pytest.raises(PipelineError, match="no commit to version the build by"):
+            commit_version(not_a_commit)
+
+
+def test_promotion_names_the_tags_when_the_files_name_commits(tmp_path):
+    """A staged build's metrics.json carries the commit's version; the rule speaks of tags."""
+    latest, _ = metrics(tmp_path, "latest.json", "8f8f4fa3fb8d", 0.90)
+    candidate, _ = metrics(tmp_path, "candidate.json", "3f9a2c1d0e4b", 0.90)
+    said = promote(candidate, latest, False, release="v1.3.0", latest_release="v1.2.0")
+    assert said.startswith("release: promotion: v1.3.0 against the latest release v1.2.0:")

@@ -1,0 +1,332 @@
+"""Deliver one image, pinned by digest: straight to an environment (staging, a rollback), or as a
+canary first (production). On any failure of a canary delivery the previous release comes back.
+
+  delivery kubernetes --image <name>@sha256:<digest> --golden dist/smoke.json --release v1.3.0
+      [--canary --previous-image ... --previous-golden ... --previous-release v1.2.0]
+  delivery cloud-run --service <name> --region <region> ...(the same)
+
+A canary delivery, each step stopping at its first failure:
+  1. canary: the new image beside the serving one (Kubernetes: the canary Deployment, one replica
+     behind the same Service; Cloud Run: a revision with no traffic, reached by its `canary` tag
+     URL), then `make smoke` on it with the release's golden file;
+  2. share: the canary takes its share of real requests (Cloud Run: --canary-percent of the
+     traffic; Kubernetes: its replica among the stable ones) for --canary-seconds, then the smoke
+     test again, which also fails when more than --max-error-rate of the canary's requests were
+     answered 5xx (its /metrics);
+  3. rollout: the new image everywhere, the canary gone, the smoke test on the stable track.
+On a failure: the canary goes, the previous release's image is deployed again and smoke-tested
+with its own golden file, and the command exits 1. Either way the step summary
+($GITHUB_STEP_SUMMARY) says what failed and what serves now.
+
+The commands are the project's own (`make deploy-kubernetes`, `make smoke-kubernetes`,
+`make smoke`) and gcloud's; standard library only, so it runs on a bare runner.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CANARY_TAG = "canary"  # the Cloud Run traffic tag of the canary revision
+# What the Cloud Run service runs with, as the Kubernetes Deployment does (requests/limits).
+CLOUD_RUN_FLAGS = ["--port=8080", "--cpu=1", "--memory=512Mi"]
+# make's own line after a failed recipe, at any nesting: the line before it says what failed.
+MAKE_ERROR = re.compile(r"make(\[\d+\])?: \*\*\* ")
+
+
+class StepFailed(Exception):
+    """A command of a step failed; the message is its last line of error output."""
+
+
+def run(command: list[str], env: dict[str, str] | None = None) -> str:
+    """Run a command, its output shown as it comes; returns stdout. Fails with the command's
+    last line on stderr (our tools print one line saying what went wrong)."""
+    print(f"$ {' '.join(command)}", flush=True)
+    done = subprocess.run(
+        command, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        ours = [line for line in lines if not MAKE_ERROR.match(line)]
+        raise StepFailed((ours or lines or [f"{command[0]} exited {done.returncode}"])[-1])
+    return done.stdout
+
+
+@dataclass
+class Release:
+    label: str  # the tag, or the version for staging
+    image: str
+    golden: Path | None  # its smoke.json; None for a release made before smoke tests
+
+    def smoke_golden(self) -> Path | None:
+        return self.golden if self.golden and self.golden.is_file() else None
+
+
+class Kubernetes:
+    """`make deploy-kubernetes`, `make undeploy-canary` and `make smoke-kubernetes`: kubectl with
+    the kubeconfig (and NAMESPACE) of the environment."""
+
+    name = "Kubernetes"
+
+    def deploy(self, image: str, canary: bool = False) -> None:
+        track = ["TRACK=canary"] if canary else []
+        run(["make", "--no-print-directory", "deploy-kubernetes", f"IMAGE={image}", *track])
+
+    def promote(self, image: str) -> None:
+        self.deploy(image)
+
+    def remove_canary(self) -> None:
+        run(["make", "--no-print-directory", "undeploy-canary"])
+
+    def share(self, percent: int) -> None:
+        """The canary's replica already takes its share through the Service."""
+
+    def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
+        settings = [f"GOLDEN={golden}", *(["TRACK=canary"] if canary else [])]
+        if max_error_rate is not None:
+            settings.append(f"MAX_ERROR_RATE={max_error_rate}")
+        run(["make", "--no-print-directory", "smoke-kubernetes", *settings])
+
+
+@dataclass
+class CloudRun:
+    """gcloud run: revisions of one service, the canary reached by its traffic tag URL."""
+
+    service: str
+    region: str
+    name: str = "Cloud Run"
+    audiences: list[str] = field(default_factory=list)
+
+    def gcloud(self, *args: str) -> str:
+        return run(["gcloud", "run", *args, f"--region={self.region}", "--quiet"])
+
+    def exists(self) -> bool:
+        try:
+            self.gcloud("services", "describe", self.service, "--format=value(status.url)")
+        except StepFailed:
+            return False
+        return True
+
+    def deploy(self, image: str, canary: bool = False) -> None:
+        audiences = [f"--add-custom-audiences={','.join(self.audiences)}"] if self.audiences else []
+        if canary:
+            self.gcloud(
+                "deploy", self.service, f"--image={image}", "--no-traffic", f"--tag={CANARY_TAG}",
+                *CLOUD_RUN_FLAGS, *audiences,
+            )  # fmt: skip
+            return
+        self.gcloud("deploy", self.service, f"--image={image}", *CLOUD_RUN_FLAGS, *audiences)
+        # A split or a pinned revision would keep traffic off the new revision: all to it.
+        self.gcloud("services", "update-traffic", self.service, "--to-latest")
+
+    def promote(self, image: str) -> None:
+        """All traffic to the latest revision, which is the canary's: no new revision."""
+        self.gcloud("services", "update-traffic", self.service, "--to-latest")
+
+    def remove_canary(self) -> None:
+        if CANARY_TAG in self.urls():
+            self.gcloud("services", "update-traffic", self.service, f"--remove-tags={CANARY_TAG}")
+
+    def share(self, percent: int) -> None:
+        self.gcloud("services", "update-traffic", self.service, f"--to-tags={CANARY_TAG}={percent}")
+
+    def urls(self) -> dict[str, str]:
+        """The service URL ("") and each tagged revision's URL, from `services describe`."""
+        described = json.loads(
+            self.gcloud("services", "describe", self.service, "--format=json") or "{}"
+        )
+        status = described.get("status", {})
+        urls = {"": status.get("url", "")}
+        for target in status.get("traffic", []):
+            if target.get("tag"):
+                urls[target["tag"]] = target.get("url", "")
+        return urls
+
+    def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
+        url = self.urls().get(CANARY_TAG if canary else "")
+        if not url:
+            raise StepFailed(f"{self.service} has no {'canary tag ' if canary else ''}URL")
+        settings = [f"URL={url}", f"GOLDEN={golden}"]
+        if max_error_rate is not None:
+            settings.append(f"MAX_ERROR_RATE={max_error_rate}")
+        run(["make", "--no-print-directory", "smoke", *settings])
+
+
+@dataclass
+class Outcome:
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, "passed" or the error)
+    failed: str | None = None
+    serving: str = ""
+
+    def attempt(self, step: str, action: Callable[[], None]) -> bool:
+        if self.failed:
+            return False
+        try:
+            action()
+        except StepFailed as err:
+            self.steps.append((step, f"❌ {err}"))
+            self.failed = f"{step}: {err}"
+            return False
+        self.steps.append((step, "✅ passed"))
+        return True
+
+
+def smoke_or_note(target, release: Release, **options) -> None:
+    golden = release.smoke_golden()
+    if golden is None:
+        print(f"::warning title=No smoke test::{release.label} has no smoke.json: not checked")
+        return
+    target.smoke(golden, **options)
+
+
+def deliver(
+    target,
+    new: Release,
+    previous: Release | None,
+    canary: bool,
+    canary_seconds: float,
+    canary_percent: int,
+    max_error_rate: float,
+) -> Outcome:
+    outcome = Outcome()
+
+    def canary_step() -> None:
+        target.deploy(new.image, canary=True)
+        smoke_or_note(target, new, canary=True)
+
+    def share_step() -> None:
+        target.share(canary_percent)
+        print(f"The canary takes its share of requests for {canary_seconds:g} s", flush=True)
+        time.sleep(canary_seconds)
+        smoke_or_note(target, new, canary=True, max_error_rate=max_error_rate)
+
+    def rollout_step() -> None:
+        if canary:
+            target.promote(new.image)
+        else:
+            target.deploy(new.image)
+        target.remove_canary()
+        smoke_or_note(target, new)
+
+    if canary:
+        outcome.attempt("canary", canary_step)
+        outcome.attempt("canary share", share_step)
+    outcome.attempt("rollout", rollout_step)
+    if not outcome.failed:
+        outcome.serving = f"{new.label} (`{new.image}`)"
+        return outcome
+    if not canary:
+        outcome.serving = "unknown: the delivery failed part-way; check the environment"
+        return outcome
+
+    def rollback_step() -> None:
+        target.remove_canary()
+        if previous is not None:
+            target.deploy(previous.image)
+            smoke_or_note(target, previous)
+
+    outcome.failed, failure = None, outcome.failed  # let the rollback run, then restore
+    rolled_back = outcome.attempt("rollback", rollback_step)
+    outcome.failed = failure
+    if rolled_back and previous is not None:
+        outcome.serving = f"the previous release {previous.label} (`{previous.image}`), again"
+    elif rolled_back:
+        outcome.serving = f"nothing of {new.label}: the canary is gone, and no release came before"
+    else:
+        outcome.serving = (
+            "unknown: the rollback failed too; run rollback.yml for the previous release"
+        )
+    return outcome
+
+
+def summary(target_name: str, new: Release, outcome: Outcome) -> str:
+    icon, verdict = ("✅", "serves") if not outcome.failed else ("❌", "was rolled back")
+    if outcome.failed and not any(step == "rollback" for step, _ in outcome.steps):
+        verdict = "failed to deploy"
+    rows = "\n".join(f"| {step} | {result} |" for step, result in outcome.steps)
+    lines = [
+        f"## {icon} {new.label} {verdict} ({target_name})",
+        "",
+        f"**Now serving:** {outcome.serving}",
+        "",
+    ]
+    if outcome.failed:
+        lines += [f"**What failed:** {outcome.failed}", ""]
+    return "\n".join([*lines, "| step | result |", "| --- | --- |", rows, ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    def setting(name: str, default: str = "") -> str:
+        return os.environ.get(name, default)
+
+    # Every option also reads the environment variable of its name (`make deliver` passes them).
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", choices=["kubernetes", "cloud-run"])
+    parser.add_argument("--image", default=setting("IMAGE"))
+    parser.add_argument("--golden", type=Path, default=setting("GOLDEN", "dist/smoke.json"))
+    parser.add_argument("--release", default=setting("RELEASE"), help="the tag, or the version")
+    parser.add_argument(
+        "--canary", action="store_true", default=setting("CANARY") == "true",
+        help="canary first; on failure, back to the previous release",
+    )  # fmt: skip
+    parser.add_argument("--previous-image", default=setting("PREVIOUS_IMAGE"))
+    parser.add_argument("--previous-golden", type=Path, default=setting("PREVIOUS_GOLDEN") or None)
+    parser.add_argument("--previous-release", default=setting("PREVIOUS_RELEASE"))
+    parser.add_argument("--canary-seconds", type=float, default=setting("CANARY_SECONDS", "300"))
+    parser.add_argument("--canary-percent", type=int, default=setting("CANARY_PERCENT", "10"))
+    parser.add_argument("--max-error-rate", type=float, default=setting("MAX_ERROR_RATE", "0.01"))
+    parser.add_argument("--service", default=setting("CLOUD_RUN_SERVICE"), help="Cloud Run")
+    parser.add_argument("--region", default=setting("CLOUD_RUN_REGION"), help="Cloud Run")
+    parser.add_argument(
+        "--audience", action="append", default=[a for a in [setting("CLOUD_RUN_AUDIENCE")] if a],
+        help="Cloud Run: a custom audience the smoke test's ID token is for",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if not (args.image and args.release):
+        parser.error("IMAGE (--image) and RELEASE (--release) are needed")
+    if not 0 < args.canary_percent < 100 or args.canary_seconds < 0:
+        parser.error("CANARY_PERCENT is between 1 and 99, CANARY_SECONDS at least 0")
+    if args.target == "cloud-run":
+        if not (args.service and args.region):
+            parser.error("cloud-run needs --service and --region")
+        target = CloudRun(args.service, args.region, audiences=args.audience)
+    else:
+        target = Kubernetes()
+    new = Release(args.release, args.image, args.golden)
+    previous = (
+        Release(args.previous_release or "the previous release", args.previous_image,
+                args.previous_golden)
+        if args.previous_image else None
+    )  # fmt: skip
+    canary = args.canary
+    if canary and isinstance(target, CloudRun) and not target.exists():
+        print(f"::notice title=First deploy::{args.service} does not exist yet: no canary")
+        canary = False
+    outcome = deliver(
+        target, new, previous, canary, args.canary_seconds, args.canary_percent,
+        args.max_error_rate,
+    )  # fmt: skip
+    text = summary(target.name, new, outcome)
+    print(text)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as out:
+            out.write(text + "\n")
+    if outcome.failed:
+        print(f"::error title=Delivery failed::{outcome.failed}; now serving: {outcome.serving}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

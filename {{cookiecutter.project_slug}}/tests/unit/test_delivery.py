@@ -1,0 +1,180 @@
+"""Delivery's control flow, with the environment's commands recorded instead of run: a canary that
+passes is promoted; any failure removes the canary and brings the previous release back; the
+summary says what failed and what serves. (The template's act runs drive the same code through
+the workflows with recording kubectl and gcloud.)"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.module_name }} import delivery
+from {{ cookiecutter.module_name }}.delivery import Release, StepFailed, deliver, summary
+
+NEW = "ghcr.io/acme/demo@sha256:" + "1" * 64
+OLD = "ghcr.io/acme/demo@sha256:" + "0" * 64
+
+
+class Recording:
+    """A target that records each action; `fail` names the action (and image) that fails."""
+
+    name = "test"
+
+    def __init__(self, fail: set[str] = frozenset()):
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def act(self, call: str) -> None:
+        self.calls.append(call)
+        if call in self.fail:
+            raise StepFailed(f"smoke: http://x: {call} differed")
+
+    def deploy(self, image, canary=False):
+        self.act(f"deploy {'canary' if canary else 'stable'} {image[-3:]}")
+
+    def promote(self, image):
+        self.act(f"promote {image[-3:]}")
+
+    def remove_canary(self):
+        self.act("remove canary")
+
+    def share(self, percent):
+        self.act(f"share {percent}")
+
+    def smoke(self, golden, canary=False, max_error_rate=None):
+        rate = "" if max_error_rate is None else f" max {max_error_rate}"
+        self.act(f"smoke {'canary' if canary else 'stable'} {golden.name}{rate}")
+
+
+@pytest.fixture
+def releases(tmp_path) -> tuple[Release, Release]:
+    for name in ("new.json", "old.json"):
+        (tmp_path / name).write_text("{}")
+    return Release("v1.3.0", NEW, tmp_path / "new.json"), Release(
+        "v1.2.0", OLD, tmp_path / "old.json"
+    )
+
+
+def canary(target, releases, previous=True):
+    new, old = releases
+    return deliver(target, new, old if previous else None, True, 0, 10, 0.01)
+
+
+def test_a_healthy_canary_is_promoted(releases):
+    target = Recording()
+    outcome = canary(target, releases)
+    assert target.calls == [
+        "deploy canary 111", "smoke canary new.json",
+        "share 10", "smoke canary new.json max 0.01",
+        "promote 111", "remove canary", "smoke stable new.json",
+    ]  # fmt: skip
+    assert outcome.failed is None and outcome.serving == f"v1.3.0 (`{NEW}`)"
+    text = summary("Kubernetes", releases[0], outcome)
+    assert text.startswith("## ✅ v1.3.0 serves (Kubernetes)") and "| rollout | ✅ passed |" in text
+
+
+@pytest.mark.parametrize(
+    ("failing", "done_before_rollback"),
+    [
+        ("smoke canary new.json", ["deploy canary 111", "smoke canary new.json"]),
+        ("smoke canary new.json max 0.01", ["deploy canary 111", "smoke canary new.json",
+                                            "share 10", "smoke canary new.json max 0.01"]),
+        ("smoke stable new.json", ["deploy canary 111", "smoke canary new.json", "share 10",
+                                   "smoke canary new.json max 0.01", "promote 111",
+                                   "remove canary", "smoke stable new.json"]),
+    ],
+)  # fmt: skip
+def test_any_failure_brings_the_previous_release_back(releases, failing, done_before_rollback):
+    target = Recording(fail={failing})
+    outcome = canary(target, releases)
+    assert target.calls == [
+        *done_before_rollback,
+        "remove canary",
+        "deploy stable 000",
+        "smoke stable old.json",
+    ]
+    assert outcome.failed.endswith(f"smoke: http://x: {failing} differed")
+    assert outcome.serving == f"the previous release v1.2.0 (`{OLD}`), again"
+    text = summary("Kubernetes", releases[0], outcome)
+    assert text.startswith("## ❌ v1.3.0 was rolled back (Kubernetes)")
+    assert f"**What failed:** {outcome.failed}" in text and "| rollback | ✅ passed |" in text
+
+
+def test_without_an_earlier_release_only_the_canary_goes(releases):
+    target = Recording(fail={"smoke canary new.json"})
+    outcome = canary(target, releases, previous=False)
+    assert target.calls[-1] == "remove canary"
+    assert outcome.serving == "nothing of v1.3.0: the canary is gone, and no release came before"
+
+
+def test_a_failed_rollback_says_nobody_knows_what_serves(releases):
+    target = Recording(fail={"smoke canary new.json", "smoke stable old.json"})
+    outcome = canary(target, releases)
+    assert outcome.serving.startswith("unknown: the rollback failed too; run rollback.yml")
+    assert "| rollback | ❌ smoke: http://x: smoke stable old.json differed |" in summary(
+        "Kubernetes", releases[0], outcome
+    )
+
+
+def test_a_release_without_a_golden_file_is_deployed_with_a_warning(releases, capsys):
+    new = releases[0]
+    target = Recording()
+    deliver(target, new, Release("v0.9.0", OLD, None), False, 0, 10, 0.01)
+    assert target.calls == ["deploy stable 111", "remove canary", "smoke stable new.json"]
+    deliver(target, Release("v0.9.0", OLD, Path("absent.json")), None, False, 0, 10, 0.01)
+    assert target.calls[-2:] == ["deploy stable 000", "remove canary"]
+    assert "v0.9.0 has no smoke.json: not checked" in capsys.readouterr().out
+
+
+def test_cloud_run_canary_is_a_tagged_revision_without_traffic(releases, monkeypatch, tmp_path):
+    """The gcloud commands of a canary that fails its smoke test, then the rollback."""
+    calls: list[str] = []
+    service = {"status": {"url": "https://demo.run.app", "traffic": []}}
+
+    def run(command, env=None):
+        calls.append(" ".join(command))
+        if command[:2] == ["gcloud", "run"]:
+            if "--tag=canary" in command:
+                service["status"]["traffic"].append(
+                    {"tag": "canary", "url": "https://canary---demo.run.app"}
+                )
+            if any(arg.startswith("--remove-tags") for arg in command):
+                service["status"]["traffic"] = []
+            return json.dumps(service) if "--format=json" in command else ""
+        if "URL=https://canary---demo.run.app" in command:
+            raise StepFailed(
+                "smoke: https://canary---demo.run.app: row 0: predicted label 'a', golden 'b'"
+            )
+        return ""
+
+    monkeypatch.setattr(delivery, "run", run)
+    target = delivery.CloudRun("demo", "europe-west1", audiences=["demo"])
+    outcome = canary(target, releases)
+    region = "--region=europe-west1 --quiet"
+    new, old = releases
+    assert calls == [
+        f"gcloud run deploy demo --image={NEW} --no-traffic --tag=canary --port=8080 --cpu=1 "
+        f"--memory=512Mi --add-custom-audiences=demo {region}",
+        f"gcloud run services describe demo --format=json {region}",
+        f"make --no-print-directory smoke URL=https://canary---demo.run.app GOLDEN={new.golden}",
+        f"gcloud run services describe demo --format=json {region}",
+        f"gcloud run services update-traffic demo --remove-tags=canary {region}",
+        f"gcloud run deploy demo --image={OLD} --port=8080 --cpu=1 --memory=512Mi "
+        f"--add-custom-audiences=demo {region}",
+        f"gcloud run services update-traffic demo --to-latest {region}",
+        f"gcloud run services describe demo --format=json {region}",
+        f"make --no-print-directory smoke URL=https://demo.run.app GOLDEN={old.golden}",
+    ]
+    assert (
+        outcome.failed
+        == "canary: smoke: https://canary---demo.run.app: row 0: predicted label 'a', golden 'b'"
+    )
+
+
+def test_a_failed_command_is_named_by_its_own_last_line_not_makes():
+    script = (
+        "echo 'smoke: http://x: row 0 differed' >&2; "
+        "echo 'make[2]: *** [Makefile:9: smoke] Error 1' >&2; exit 2"
+    )
+    with pytest.raises(StepFailed, match=r"^smoke: http://x: row 0 differed$"):
+        delivery.run(["sh", "-c", script])
