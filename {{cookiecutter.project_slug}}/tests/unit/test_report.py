@@ -279,6 +279,35 @@ def test_bootstrap_metrics_match_scikit_learn():
     assert got["r2"][0] == pytest.approx(metrics.r2_score(truth, guess), abs=1e-5)
 
 
+@pytest.mark.parametrize("classes", [["no", "yes"], ["a", "b", "c"]])
+def test_resampled_roc_auc_is_scikit_learns_weighted_roc_auc(classes):
+    """Under any row weights (ties, long one-label runs of scores), the AUC the bootstrap sums is
+    scikit-learn's roc_auc_score with those weights as sample weights."""
+    rng = np.random.default_rng(len(classes))
+    actual = rng.choice(classes, 300)
+    logits = rng.normal(0, 1, (300, len(classes)))
+    logits[np.arange(300), np.searchsorted(classes, actual)] += 2
+    probabilities = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)
+    predicted = np.array(classes)[probabilities.argmax(axis=1)]
+    weights = rng.poisson(1.0, (300, 5)).astype(np.float32)
+    got = scorer(Rows(actual, predicted, classes, probabilities))(weights)["roc_auc"]
+    for column, value in enumerate(got):
+        # One-vs-rest, macro: what roc_auc_score(multi_class="ovr") averages (it refuses rounded
+        # scores that do not sum to 1, hence by hand); binary: the last label's curve.
+        targets = classes[-1:] if len(classes) == 2 else classes
+        expected = np.mean(
+            [
+                metrics.roc_auc_score(
+                    actual == label,
+                    probabilities[:, classes.index(label)],
+                    sample_weight=weights[:, column],
+                )
+                for label in targets
+            ]
+        )
+        assert value == pytest.approx(expected, abs=1e-9)
+
+
 def test_intervals_are_deterministic_and_cover_the_metric():
     base, new = sides(flip=1)
     text, _ = render(base, new)
