@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "docs/snippets"
 # The bake the workflow pages describe: every optional job and credential step is present.
 FULL_ANSWERS = {"dvc_remote": "s3", "training_runner": "cml-aws", "deploy_target": "kubernetes"}
-WORKFLOWS = ("ci", "pr-report", "pr-report-comment", "retrain", "release", "drift", "rollback")
+WORKFLOWS = (
+    "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift", "rollback",
+)  # fmt: skip
 
 
 def bake(output_dir: Path, **answers: str) -> Path:

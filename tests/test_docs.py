@@ -17,7 +17,9 @@ import yaml
 from conftest import SHARED_VENV, assert_mermaid_parses, bake, load, run
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PAGES = ("ci", "pr-report", "pr-report-comment", "retrain", "release", "drift", "rollback")
+WORKFLOW_PAGES = (
+    "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift", "rollback",
+)  # fmt: skip
 
 
 check_links = load(ROOT / "tools/check_links.py")
