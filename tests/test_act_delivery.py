@@ -87,13 +87,18 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     }  # fmt: skip
     assert status["target_url"].endswith(f"/Acme/Act-Demo/actions/runs/{STAGING_RUN}")
 
+    def release(tag: str):
+        """Tag the staged commit and run release.yml on it; production serves v1.1.0."""
+        git(project, "tag", tag)
+        record = tmp_path / tag
+        done = act(
+            project, "push", release_event(tag), "release.yml", record, KUBECONFIG,
+            {**stand_ins, **latest}, {"CANARY_SECONDS": "0"},
+        )  # fmt: skip
+        return record, done
+
     # --- v1.2.0: the staged digest as a canary, the smoke test, its share, then the rollout.
-    git(project, "tag", "v1.2.0")
-    record = tmp_path / "v1.2.0"
-    result = act(
-        project, "push", release_event("v1.2.0"), "release.yml", record, KUBECONFIG,
-        {**stand_ins, **latest}, {"CANARY_SECONDS": "0"},
-    )  # fmt: skip
+    record, result = release("v1.2.0")
     assert result.returncode == 0, result.stdout[-6000:]
     assert calls_of(record, "kubectl") == [
         "apply -k deploy/k8s/overlays/release-canary",
@@ -133,12 +138,7 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     # --- v1.2.1: the image's model is not the release's; the canary fails, v1.1.0 comes back.
     (cluster / "default/act-demo").write_text(previous + "\n")
     shutil.copy(tmp_path / "v1.1.0/model.onnx", registry / model_sha / "model.onnx")
-    git(project, "tag", "v1.2.1")
-    record = tmp_path / "v1.2.1"
-    result = act(
-        project, "push", release_event("v1.2.1"), "release.yml", record, KUBECONFIG,
-        {**stand_ins, **latest}, {"CANARY_SECONDS": "0"},
-    )  # fmt: skip
+    record, result = release("v1.2.1")
     assert result.returncode != 0
     assert calls_of(record, "kubectl") == [
         "apply -k deploy/k8s/overlays/release-canary",
