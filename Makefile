@@ -13,7 +13,7 @@ DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test lint lint-python lint-workflows docs site links bench bump-pins bake-check instance clean
+.PHONY: help demo test lint lint-python lint-workflows docs site links bench bench-serving bump-pins bake-check instance clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,4 +88,8 @@ bump-pins: ## Move action SHAs and tool versions to their newest releases (netwo
 
 bench: $(VENV)/.installed ## Run the benchmarks (bench/) and write docs/benchmarks.md
 	$(BIN)/python bench/report.py > build/benchmarks.md
+	mv build/benchmarks.md docs/benchmarks.md
+
+bench-serving: $(VENV)/.installed ## Only the serving benchmarks (needs wrk), into docs/benchmarks.md
+	$(BIN)/python bench/report.py --only serving.py decoding.py > build/benchmarks.md
 	mv build/benchmarks.md docs/benchmarks.md

@@ -1,5 +1,10 @@
-"""Run every benchmark and print docs/benchmarks.md: the machine first, then each table."""
+"""Run every benchmark and print docs/benchmarks.md: the machine first, then each table.
 
+`--only serving.py decoding.py` runs those alone and keeps the other sections of the current
+docs/benchmarks.md (`make bench-serving`).
+"""
+
+import argparse
 import os
 import platform
 import subprocess
@@ -12,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "inference.py": "ONNX (onnxruntime) vs scikit-learn",
     "pipeline.py": "Pipeline timings",
-    "serving.py": "HTTP serving: ONNX server vs FastAPI + scikit-learn",
+    "decoding.py": "Request decoding: msgspec vs pydantic v2",
+    "serving.py": "HTTP serving: floor, ceiling, our server, FastAPI",
     "intervals.py": "Report intervals: bootstrap cost",
 }
 
@@ -24,13 +30,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def section(script: str) -> str:
+    module = (HERE / script).read_text().split('"""')[1].strip()
+    table = subprocess.run(
+        [sys.executable, str(HERE / script)], capture_output=True, text=True, check=True
+    ).stdout
+    return f"## {BENCHMARKS[script]}\n\n{module}\n\n{table}"
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS))
+    only = parser.parse_args().only
+    kept: dict[str, str] = {}
+    if only:
+        current = (HERE.parent / "docs/benchmarks.md").read_text()
+        for part in current.split("\n## ")[1:]:
+            title = part.split("\n", 1)[0]
+            kept[title] = f"## {part.rstrip()}\n"
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     packages = ", ".join(
         f"{name} {version(name)}"
         for name in (
             *("scikit-learn", "onnxruntime", "skl2onnx", "onnx", "dvc", "numpy", "pandas"),
-            *("uvicorn", "fastapi"),
+            *("uvicorn", "fastapi", "msgspec", "pydantic"),
         )
     )
     print("# Benchmarks\n")
@@ -41,11 +64,10 @@ def main() -> None:
     )
     print(f"- Python {platform.python_version()}; {packages}\n")
     for script, title in BENCHMARKS.items():
-        module = (HERE / script).read_text().split('"""')[1].strip()
-        table = subprocess.run(
-            [sys.executable, str(HERE / script)], capture_output=True, text=True, check=True
-        ).stdout
-        print(f"## {title}\n\n{module}\n\n{table}")
+        if only and script not in only and title in kept:
+            print(kept[title])
+        else:
+            print(section(script))
 
 
 if __name__ == "__main__":

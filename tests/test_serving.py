@@ -32,9 +32,11 @@ def free_port() -> int:
 
 def request(url: str, body: dict | None = None) -> tuple[int, bytes]:
     data = None if body is None else json.dumps(body).encode()
+    # urllib would label a body form-encoded, which the server refuses (415).
+    headers = {} if body is None else {"Content-Type": "application/json"}
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as answer:
-            return answer.status, answer.read()
+        with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=5) as got:
+            return got.status, got.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
 

@@ -23,7 +23,7 @@ class Limits:
     # Refused before the model runs: the answer's size is known from the rows and the outputs.
     max_response_bytes: int = 4 * MiB
     # Request bodies and responses held at once, all requests together; past it, 503.
-    max_buffered_bytes: int = 64 * MiB
+    max_buffered_bytes: int = 128 * MiB
     max_header_bytes: int = 16 * KiB
     header_timeout: float = 10.0
     body_timeout: float = 15.0
