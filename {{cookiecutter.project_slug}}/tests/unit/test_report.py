@@ -21,7 +21,12 @@ from {{ cookiecutter.module_name }}.report import (
     read_base,
     read_results,
 )
-from {{ cookiecutter.module_name }}.report.intervals import Rows, bootstrap, rows_from_plots, scorer
+from {{ cookiecutter.module_name }}.report.intervals import (
+    Rows,
+    bootstrap,
+    rows_from_plots,
+    scorer,
+)
 
 LABELS = ["no", "yes"]
 

@@ -19,6 +19,8 @@ from {{ cookiecutter.module_name }}.stages.export import convert
 from {{ cookiecutter.module_name }}.stages.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVE = "{{ cookiecutter.module_name }}.serve"
+NAME = "{{ cookiecutter.project_slug }}"
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +55,10 @@ def serving(model: Path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "{{ cookiecutter.module_name }}.serve", "--model", str(model),
-         "--port", str(port), "--name", "{{ cookiecutter.project_slug }}"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-    )  # fmt: skip
+        [sys.executable, "-m", SERVE, "--model", str(model), "--port", str(port), "--name", NAME],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -90,7 +92,7 @@ def test_the_golden_file_holds_test_rows_and_the_models_answers(golden_file, mod
 def test_smoke_passes_on_the_released_model(released_url, golden_file, capsys):
     assert main([released_url, "--golden", str(golden_file), "--wait", "5"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"smoke: {released_url} serves {{ cookiecutter.project_slug }} 1.2.0")
+    assert line.startswith(f"smoke: {released_url} serves {NAME} 1.2.0")
     assert f"metadata and {SMOKE_ROWS} golden rows match; 0 of " in line
 
 
