@@ -14,9 +14,10 @@ A canary delivery, each step stopping at its first failure:
      test again, which also fails when more than --max-error-rate of the canary's requests were
      answered 5xx (its /metrics);
   3. rollout: the new image everywhere, the canary gone, the smoke test on the stable track.
-On a failure: the canary goes, the previous release's image is deployed again and smoke-tested
-with its own golden file, and the command exits 1. Either way the step summary
-($GITHUB_STEP_SUMMARY) says what failed and what serves now.
+On a failure: the canary goes and the previous release comes back (Kubernetes: its image applied
+again by digest; Cloud Run: the revisions that served before the canary take their traffic
+back), it is smoke-tested with its own golden file, and the command exits 1. Either way the step
+summary ($GITHUB_STEP_SUMMARY) says what failed and what serves now.
 
 The commands are the project's own (`make deploy-kubernetes`, `make smoke-kubernetes`,
 `make smoke`) and gcloud's; standard library only, so it runs on a bare runner.
@@ -44,15 +45,17 @@ class StepFailed(Exception):
     """A command of a step failed; the message is its last line of error output."""
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> str:
-    """Run a command, its output shown as it comes; returns stdout. Fails with the command's
-    last line on stderr (our tools print one line saying what went wrong)."""
+def run(command: list[str], env: dict[str, str] | None = None, secret: bool = False) -> str:
+    """Run a command, its output shown as it comes (not when it is a `secret`, such as a token);
+    returns stdout. Fails with the command's last line on stderr (our tools print one line
+    saying what went wrong)."""
     print(f"$ {' '.join(command)}", flush=True)
     done = subprocess.run(
         command, capture_output=True, text=True,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
-    sys.stdout.write(done.stdout)
+    if not secret:
+        sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -92,6 +95,13 @@ class Kubernetes:
     def share(self, percent: int) -> None:
         """The canary's replica already takes its share through the Service."""
 
+    def roll_back(self, previous: Release | None) -> str:
+        """The canary goes and the previous release's image is applied again, by digest."""
+        self.remove_canary()
+        if previous is not None:
+            self.deploy(previous.image)
+        return ""
+
     def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
         settings = [f"GOLDEN={golden}", *(["TRACK=canary"] if canary else [])]
         if max_error_rate is not None:
@@ -101,57 +111,118 @@ class Kubernetes:
 
 @dataclass
 class CloudRun:
-    """gcloud run: revisions of one service, the canary reached by its traffic tag URL."""
+    """gcloud run: revisions of one service, the canary reached by its traffic tag URL.
+
+    What each gcloud flag does was read in the Google Cloud CLI's own source (578.0.0:
+    lib/googlecloudsdk/command_lib/run/config_changes.py and api_lib/run/traffic.py, mirrored
+    at github.com/google-cloud-sdk-unofficial/google-cloud-sdk) and its reference pages
+    (cloud.google.com/sdk/gcloud/reference/run/deploy, .../run/services/update-traffic);
+    docs/deploy-targets.md says what was checked and what a live project has not confirmed."""
 
     service: str
     region: str
     name: str = "Cloud Run"
     audiences: list[str] = field(default_factory=list)
+    invoker: str = ""  # the service account whose ID token the smoke test sends
+    serving_before: dict[str, int] = field(default_factory=dict)  # revision -> percent
 
     def gcloud(self, *args: str) -> str:
         return run(["gcloud", "run", *args, f"--region={self.region}", "--quiet"])
 
     def exists(self) -> bool:
+        """False only for gcloud's answer about a missing service (`Cannot find service
+        [NAME]`); any other failure (credentials, permissions) stops the delivery."""
         try:
             self.gcloud("services", "describe", self.service, "--format=value(status.url)")
-        except StepFailed:
-            return False
+        except StepFailed as err:
+            if f"Cannot find service [{self.service}]" in str(err):
+                return False
+            raise
         return True
+
+    def described(self) -> dict:
+        return json.loads(self.gcloud("services", "describe", self.service, "--format=json"))
 
     def deploy(self, image: str, canary: bool = False) -> None:
         audiences = [f"--add-custom-audiences={','.join(self.audiences)}"] if self.audiences else []
         if canary:
+            # The revisions serving now, by name (status.traffic names the revision behind
+            # LATEST too): a failure gives them their traffic back.
+            self.serving_before = {}
+            for target in self.described().get("status", {}).get("traffic", []):
+                if target.get("percent"):
+                    revision = target["revisionName"]
+                    self.serving_before[revision] = (
+                        self.serving_before.get(revision, 0) + target["percent"]
+                    )
+            # --no-traffic moves what LATEST had to the revision serving now, so the new one
+            # takes no request but through its tag URL (gcloud refuses it on a service that does
+            # not exist yet: main() deploys a first release straight).
             self.gcloud(
                 "deploy", self.service, f"--image={image}", "--no-traffic", f"--tag={CANARY_TAG}",
                 *CLOUD_RUN_FLAGS, *audiences,
             )  # fmt: skip
             return
         self.gcloud("deploy", self.service, f"--image={image}", *CLOUD_RUN_FLAGS, *audiences)
-        # A split or a pinned revision would keep traffic off the new revision: all to it.
+        # After a --no-traffic deploy the traffic stays pinned to revisions by name, and a
+        # plain deploy gives the new revision none: all of it to the latest.
         self.gcloud("services", "update-traffic", self.service, "--to-latest")
 
     def promote(self, image: str) -> None:
-        """All traffic to the latest revision, which is the canary's: no new revision."""
-        self.gcloud("services", "update-traffic", self.service, "--to-latest")
+        """All traffic to the revision the canary tag names, the one smoke-tested: no new
+        revision, and none created meanwhile by someone else can slip in as LATEST."""
+        self.gcloud("services", "update-traffic", self.service, f"--to-tags={CANARY_TAG}=100")
 
     def remove_canary(self) -> None:
         if CANARY_TAG in self.urls():
             self.gcloud("services", "update-traffic", self.service, f"--remove-tags={CANARY_TAG}")
 
     def share(self, percent: int) -> None:
+        """The canary's revision takes `percent`; the revisions serving now keep the rest, in
+        proportion to what they had (gcloud rescales the targets it was not given)."""
         self.gcloud("services", "update-traffic", self.service, f"--to-tags={CANARY_TAG}={percent}")
+
+    def roll_back(self, previous: Release | None) -> str:
+        """The revisions that served before the canary take their traffic back and the canary
+        tag goes, in one update (gcloud removes tags before it sets the percentages): no new
+        revision to start, and none of the canary's requests left. The smoke test with the
+        previous release's golden file then checks what they serve."""
+        if not self.serving_before:  # no canary was deployed
+            self.remove_canary()
+            return ""
+        split = ",".join(f"{name}={percent}" for name, percent in self.serving_before.items())
+        self.gcloud(
+            "services", "update-traffic", self.service, f"--to-revisions={split}",
+            f"--remove-tags={CANARY_TAG}",
+        )  # fmt: skip
+        shares = ", ".join(f"`{name}` {percent}%" for name, percent in self.serving_before.items())
+        return f"revisions {shares}, as before the canary"
 
     def urls(self) -> dict[str, str]:
         """The service URL ("") and each tagged revision's URL, from `services describe`."""
-        described = json.loads(
-            self.gcloud("services", "describe", self.service, "--format=json") or "{}"
-        )
-        status = described.get("status", {})
+        status = self.described().get("status", {})
         urls = {"": status.get("url", "")}
         for target in status.get("traffic", []):
             if target.get("tag"):
                 urls[target["tag"]] = target.get("url", "")
         return urls
+
+    def id_token(self, url: str) -> str:
+        """An ID token minted just before each smoke test: google-github-actions/auth's own
+        `id_token` lives at most 10 minutes (its README), less than a canary may take. From the
+        workload identity credentials that action leaves, gcloud mints one for an audience only
+        by impersonating a service account (it refuses --audiences for external accounts: seen
+        with gcloud 528.0.0), here the deploying account itself. The audience is the custom one
+        every deploy adds, which Cloud Run applies to all serving revisions; without one, the
+        URL called."""
+        command = ["gcloud", "auth", "print-identity-token"]
+        if self.invoker:
+            audience = self.audiences[0] if self.audiences else url
+            command += [
+                f"--impersonate-service-account={self.invoker}", f"--audiences={audience}",
+                "--include-email",
+            ]  # fmt: skip
+        return run(command, secret=True).strip()
 
     def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
         url = self.urls().get(CANARY_TAG if canary else "")
@@ -160,7 +231,10 @@ class CloudRun:
         settings = [f"URL={url}", f"GOLDEN={golden}"]
         if max_error_rate is not None:
             settings.append(f"MAX_ERROR_RATE={max_error_rate}")
-        run(["make", "--no-print-directory", "smoke", *settings])
+        run(
+            ["make", "--no-print-directory", "smoke", *settings],
+            env={"SMOKE_BEARER_TOKEN": self.id_token(url)},
+        )
 
 
 @dataclass
@@ -230,19 +304,26 @@ def deliver(
         outcome.serving = "unknown: the delivery failed part-way; check the environment"
         return outcome
 
+    restored = ""  # what the target brought back, in its own words (Cloud Run: revisions)
+
     def rollback_step() -> None:
-        target.remove_canary()
+        nonlocal restored
+        restored = target.roll_back(previous)
         if previous is not None:
-            target.deploy(previous.image)
             smoke_or_note(target, previous)
 
     outcome.failed, failure = None, outcome.failed  # let the rollback run, then restore
     rolled_back = outcome.attempt("rollback", rollback_step)
     outcome.failed = failure
+    detail = f": {restored}" if restored else ""
     if rolled_back and previous is not None:
-        outcome.serving = f"the previous release {previous.label} (`{previous.image}`), again"
+        outcome.serving = (
+            f"the previous release {previous.label} (`{previous.image}`), again{detail}"
+        )
     elif rolled_back:
-        outcome.serving = f"nothing of {new.label}: the canary is gone, and no release came before"
+        outcome.serving = (
+            f"nothing of {new.label}: the canary is gone, and no release came before{detail}"
+        )
     else:
         outcome.serving = (
             "unknown: the rollback failed too; run rollback.yml for the previous release"
@@ -292,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         "--audience", action="append", default=[a for a in [setting("CLOUD_RUN_AUDIENCE")] if a],
         help="Cloud Run: a custom audience the smoke test's ID token is for",
     )  # fmt: skip
+    parser.add_argument(
+        "--invoker", default=setting("CLOUD_RUN_INVOKER"),
+        help="Cloud Run: the service account the smoke test's ID token is minted for",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not (args.image and args.release):
         parser.error("IMAGE (--image) and RELEASE (--release) are needed")
@@ -300,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "cloud-run":
         if not (args.service and args.region):
             parser.error("cloud-run needs --service and --region")
-        target = CloudRun(args.service, args.region, audiences=args.audience)
+        target = CloudRun(args.service, args.region, audiences=args.audience, invoker=args.invoker)
     else:
         target = Kubernetes()
     new = Release(args.release, args.image, args.golden)
@@ -310,9 +395,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.previous_image else None
     )  # fmt: skip
     canary = args.canary
-    if canary and isinstance(target, CloudRun) and not target.exists():
-        print(f"::notice title=First deploy::{args.service} does not exist yet: no canary")
-        canary = False
+    if canary and isinstance(target, CloudRun):
+        try:
+            canary = target.exists()
+        except StepFailed as err:
+            print(f"::error title=Delivery failed::{err}; nothing was deployed")
+            return 1
+        if not canary:
+            print(f"::notice title=First deploy::{args.service} does not exist yet: no canary")
     outcome = deliver(
         target, new, previous, canary, args.canary_seconds, args.canary_percent,
         args.max_error_rate,

@@ -41,6 +41,12 @@ class Recording:
     def share(self, percent):
         self.act(f"share {percent}")
 
+    def roll_back(self, previous):
+        self.remove_canary()
+        if previous is not None:
+            self.deploy(previous.image)
+        return ""
+
     def smoke(self, golden, canary=False, max_error_rate=None):
         rate = "" if max_error_rate is None else f" max {max_error_rate}"
         self.act(f"smoke {'canary' if canary else 'stable'} {golden.name}{rate}")
@@ -126,49 +132,119 @@ def test_a_release_without_a_golden_file_is_deployed_with_a_warning(releases, ca
     assert "v0.9.0 has no smoke.json: not checked" in capsys.readouterr().out
 
 
-def test_cloud_run_canary_is_a_tagged_revision_without_traffic(releases, monkeypatch, tmp_path):
-    """The gcloud commands of a canary that fails its smoke test, then the rollback."""
-    calls: list[str] = []
-    service = {"status": {"url": "https://demo.run.app", "traffic": []}}
+class FakeCloudRun:
+    """What `gcloud run` and `gcloud auth print-identity-token` answer for a service `demo`
+    whose revision demo-00001-abc serves everything; each command line is recorded, and each
+    smoke test's environment. A smoke test of `failing_url` fails."""
 
-    def run(command, env=None):
-        calls.append(" ".join(command))
+    def __init__(self, failing_url: str = "", exists: bool = True):
+        self.calls: list[str] = []
+        self.smoke_env: list[dict] = []
+        self.failing_url = failing_url
+        self.exists = exists
+        self.traffic = [{"latestRevision": True, "revisionName": "demo-00001-abc", "percent": 100}]
+
+    def run(self, command, env=None, secret=False):
+        self.calls.append(" ".join(command))
+        if command[:3] == ["gcloud", "auth", "print-identity-token"]:
+            assert secret, "a token is never printed"
+            return "token-of-the-deploying-account\n"
         if command[:2] == ["gcloud", "run"]:
+            if command[2] == "deploy":
+                assert self.exists or "--no-traffic" not in command, "gcloud refuses it"
+                self.exists = True
+            if not self.exists:
+                raise StepFailed("ERROR: (gcloud.run.services.describe) Cannot find service [demo]")
             if "--tag=canary" in command:
-                service["status"]["traffic"].append(
-                    {"tag": "canary", "url": "https://canary---demo.run.app"}
-                )
+                self.traffic.append(
+                    {"tag": "canary", "revisionName": "demo-00002-def", "percent": 0,
+                     "url": "https://canary---demo.run.app"}
+                )  # fmt: skip
             if any(arg.startswith("--remove-tags") for arg in command):
-                service["status"]["traffic"] = []
+                self.traffic = [target for target in self.traffic if not target.get("tag")]
+            service = {"status": {"url": "https://demo.run.app", "traffic": self.traffic}}
             return json.dumps(service) if "--format=json" in command else ""
-        if "URL=https://canary---demo.run.app" in command:
-            raise StepFailed(
-                "smoke: https://canary---demo.run.app: row 0: predicted label 'a', golden 'b'"
-            )
+        self.smoke_env.append(env)
+        if f"URL={self.failing_url}" in command:
+            raise StepFailed(f"smoke: {self.failing_url}: row 0: predicted label 'a', golden 'b'")
         return ""
 
-    monkeypatch.setattr(delivery, "run", run)
-    target = delivery.CloudRun("demo", "europe-west1", audiences=["demo"])
+
+def test_cloud_run_canary_is_a_tagged_revision_without_traffic(releases, monkeypatch):
+    """The gcloud commands of a canary that fails its smoke test, then the rollback: the
+    revision that served before takes its traffic back as the canary tag goes, in one update."""
+    fake = FakeCloudRun(failing_url="https://canary---demo.run.app")
+    monkeypatch.setattr(delivery, "run", fake.run)
+    target = delivery.CloudRun("demo", "europe-west1", audiences=["demo"], invoker="deploy@p.iam")
     outcome = canary(target, releases)
     region = "--region=europe-west1 --quiet"
     new, old = releases
-    assert calls == [
+    token = "gcloud auth print-identity-token --impersonate-service-account=deploy@p.iam "
+    token += "--audiences=demo --include-email"
+    assert fake.calls == [
+        f"gcloud run services describe demo --format=json {region}",
         f"gcloud run deploy demo --image={NEW} --no-traffic --tag=canary --port=8080 --cpu=1 "
         f"--memory=512Mi --add-custom-audiences=demo {region}",
         f"gcloud run services describe demo --format=json {region}",
+        token,
         f"make --no-print-directory smoke URL=https://canary---demo.run.app GOLDEN={new.golden}",
+        f"gcloud run services update-traffic demo --to-revisions=demo-00001-abc=100 "
+        f"--remove-tags=canary {region}",
         f"gcloud run services describe demo --format=json {region}",
-        f"gcloud run services update-traffic demo --remove-tags=canary {region}",
-        f"gcloud run deploy demo --image={OLD} --port=8080 --cpu=1 --memory=512Mi "
-        f"--add-custom-audiences=demo {region}",
-        f"gcloud run services update-traffic demo --to-latest {region}",
-        f"gcloud run services describe demo --format=json {region}",
+        token,
         f"make --no-print-directory smoke URL=https://demo.run.app GOLDEN={old.golden}",
     ]
+    assert fake.smoke_env == [{"SMOKE_BEARER_TOKEN": "token-of-the-deploying-account"}] * 2
     assert (
         outcome.failed
         == "canary: smoke: https://canary---demo.run.app: row 0: predicted label 'a', golden 'b'"
     )
+    assert outcome.serving == (
+        f"the previous release v1.2.0 (`{OLD}`), again: revisions `demo-00001-abc` 100%, "
+        "as before the canary"
+    )
+
+
+def test_cloud_run_promotes_the_tagged_revision_itself(releases, monkeypatch):
+    fake = FakeCloudRun()
+    monkeypatch.setattr(delivery, "run", fake.run)
+    outcome = canary(delivery.CloudRun("demo", "europe-west1"), releases)
+    traffic = [call for call in fake.calls if "update-traffic" in call]
+    assert [call.split()[5] for call in traffic] == [
+        "--to-tags=canary=10", "--to-tags=canary=100", "--remove-tags=canary",
+    ]  # fmt: skip
+    assert "gcloud auth print-identity-token" in fake.calls, "no account: gcloud's own token"
+    assert outcome.failed is None
+
+
+def test_cloud_run_first_deploy_has_no_canary_and_other_errors_stop(monkeypatch, capsys, tmp_path):
+    (tmp_path / "smoke.json").write_text("{}")
+    argv = ["cloud-run", "--service=demo", "--region=europe-west1", f"--image={NEW}",
+            "--release=v1.0.0", f"--golden={tmp_path / 'smoke.json'}", "--canary",
+            "--canary-seconds=0"]  # fmt: skip
+    fake = FakeCloudRun(exists=False)
+    monkeypatch.setattr(delivery, "run", fake.run)
+    assert delivery.main(argv) == 0
+    assert "demo does not exist yet: no canary" in capsys.readouterr().out
+    assert [" ".join(call.split()[2:5]) for call in fake.calls if "gcloud run" in call] == [
+        "services describe demo",  # Cannot find service [demo]
+        f"deploy demo --image={NEW}",
+        "services update-traffic demo",
+        "services describe demo",  # any canary tag to remove?
+        "services describe demo",  # the URL to smoke-test
+    ]
+
+    def no_credentials(command, env=None, secret=False):
+        raise StepFailed(
+            "ERROR: (gcloud.run.services.describe) You do not currently have an active account "
+            "selected."
+        )
+
+    monkeypatch.setattr(delivery, "run", no_credentials)
+    assert delivery.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "::error title=Delivery failed::ERROR: (gcloud.run.services.describe) You do not " in out
+    assert out.rstrip().endswith("nothing was deployed")
 
 
 def test_a_failed_command_is_named_by_its_own_last_line_not_makes():
