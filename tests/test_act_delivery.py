@@ -1,24 +1,31 @@
-"""Progressive delivery under act, on a project deploying to Kubernetes: staging.yml on a push to
-main, then release.yml on tags of that commit, once with a healthy canary (promoted) and once
-with a canary whose image holds another model (rolled back).
+"""Progressive delivery under act, on a project deploying to Kubernetes and on one deploying to
+Cloud Run: staging.yml on a push to main, then release.yml on tags of that commit, once with a
+healthy canary (promoted) and once with a canary whose image holds another model (rolled back).
 
 The stand-ins (tests/act): build-push keeps each image's model in a registry folder under its
 digest; the recording kubectl keeps a cluster folder (namespace/Deployment -> image) and, for
 `kubectl port-forward deployment/NAME`, serves that image's model with the project's own server,
-so `make smoke` runs for real against what the Deployment would run. The stand-in GitHub API keeps
-the commit status staging.yml writes, which release.yml reads; the download-artifact stand-in
-hands release.yml the staging run's release files by run id.
+so `make smoke` runs for real against what the Deployment would run. The recording gcloud keeps a
+Cloud Run folder (services, revisions, tags, traffic) whose service and tag URLs are served the
+same way, behind fronts that check the smoke test's ID token. The stand-in GitHub API keeps the
+commit status staging.yml writes, which release.yml reads; the download-artifact stand-in hands
+release.yml the staging run's release files by run id.
 """
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git
-from test_act import act, earlier_release, release_event, shared_remote
+from conftest import SHARED_VENV, bake, git
+from test_act import ACT_DIR, act, earlier_release, release_event, shared_remote
 
 KUBECONFIG = {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"}
 STAGING_RUN = "4242"
@@ -26,6 +33,28 @@ PUSH_TO_MAIN = {
     "ref": "refs/heads/main",
     "repository": {"full_name": "Acme/Act-Demo", "name": "Act-Demo", "owner": {"login": "Acme"}},
 }
+
+
+def latest_release(folder: Path, image: str) -> dict[str, str]:
+    """What the gh stand-in answers when the release in `folder` (earlier_release) is the latest."""
+    return {
+        "STUB_GH_LATEST": folder.name,
+        "STUB_GH_IMAGE": image,
+        "STUB_GH_SMOKE": str(folder / "smoke.json"),
+        "STUB_GH_LATEST_METRICS": str(folder / "metrics.json"),
+    }
+
+
+def tagged(project: Path, tag: str, tmp_path: Path, secrets, env: dict, variables: dict):
+    """Tag the staged commit and run release.yml on it, the canary's share lasting 0 s; returns
+    (the record folder, act's result)."""
+    git(project, "tag", tag)
+    record = tmp_path / tag
+    done = act(
+        project, "push", release_event(tag), "release.yml", record, secrets, env,
+        {**variables, "CANARY_SECONDS": "0"},
+    )  # fmt: skip
+    return record, done
 
 
 def calls_of(record: Path, tool: str) -> list[str]:
@@ -48,12 +77,7 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     previous = earlier_release(project, tmp_path / "v1.1.0", registry)
     (cluster / "default").mkdir(parents=True)
     (cluster / "default/act-demo").write_text(previous + "\n")
-    latest = {
-        "STUB_GH_LATEST": "v1.1.0",
-        "STUB_GH_IMAGE": previous,
-        "STUB_GH_SMOKE": str(tmp_path / "v1.1.0/smoke.json"),
-        "STUB_GH_LATEST_METRICS": str(tmp_path / "v1.1.0/metrics.json"),
-    }
+    latest = latest_release(tmp_path / "v1.1.0", previous)
 
     # --- staging: release files versioned by the commit, one image, deployed and smoke-tested.
     staging = runs / STAGING_RUN
@@ -89,13 +113,7 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
 
     def release(tag: str):
         """Tag the staged commit and run release.yml on it; production serves v1.1.0."""
-        git(project, "tag", tag)
-        record = tmp_path / tag
-        done = act(
-            project, "push", release_event(tag), "release.yml", record, KUBECONFIG,
-            {**stand_ins, **latest}, {"CANARY_SECONDS": "0"},
-        )  # fmt: skip
-        return record, done
+        return tagged(project, tag, tmp_path, KUBECONFIG, {**stand_ins, **latest}, {})
 
     # --- v1.2.0: the staged digest as a canary, the smoke test, its share, then the rollout.
     record, result = release("v1.2.0")
@@ -161,4 +179,232 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     assert f"**What failed:** canary: smoke: http://127.0.0.1:18080: {expected}" in log
     assert f"**Now serving:** the previous release v1.1.0 (`{previous}`), again" in log
     assert "smoke: http://127.0.0.1:18080 serves act-demo 1.1.0" in log
+    assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"
+
+
+# --- Cloud Run
+
+GCP = {  # the variables of the staging and production environments
+    "GCP_WORKLOAD_IDENTITY_PROVIDER": (
+        "projects/123456/locations/global/workloadIdentityPools/github/providers/act-demo"
+    ),
+    "GCP_SERVICE_ACCOUNT": "deploy@act-project.iam.gserviceaccount.com",
+    "GCP_REGION": "europe-west1",
+    "GCP_ARTIFACT_REPOSITORY": "europe-west1-docker.pkg.dev/act-project/images",
+}
+ARTIFACT_REGISTRY = "europe-west1-docker.pkg.dev/act-project/images/act-demo"
+IN_REGION = "--region=europe-west1 --quiet"
+
+
+def cloud_run_project(set_up_project: Path, tmp_path: Path) -> Path:
+    """The shared project as deploy_target cloud-run bakes it: the files that differ from the
+    Kubernetes bake (workflows, deploy action, Makefile, README) put in place and committed."""
+    project = shared_remote(set_up_project, tmp_path)
+    other = bake(tmp_path / "cloud-run-bake", project_name="Act Demo", deploy_target="cloud-run")
+    differ = [
+        ".github/actions/deploy/action.yml", ".github/workflows/release.yml",
+        ".github/workflows/staging.yml", ".github/workflows/rollback.yml", "Makefile", "README.md",
+    ]  # fmt: skip
+    for name in differ:
+        (project / name).write_text((other / name).read_text())
+    git(project, "commit", "--quiet", "--all", "--message", "deploy_target cloud-run")
+    return project
+
+
+@pytest.fixture
+def cloud_run(tmp_path):
+    """The stand-in Cloud Run's folder; its instances and fronts end with the test."""
+    folder = tmp_path / "cloud-run"
+    yield folder
+    python = str(SHARED_VENV / "bin" / "python")
+    subprocess.run([python, str(ACT_DIR / "cloud_run" / "instances.py"), "stop", str(folder)])
+
+
+def service(cloud_run: Path, name: str) -> dict:
+    return json.loads((cloud_run / "europe-west1" / f"{name}.json").read_text())
+
+
+def status_of(url: str, token: str = "") -> int:
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
+    set_up_project, tmp_path, cloud_run
+):
+    project = cloud_run_project(set_up_project, tmp_path)
+    sha = git(project, "rev-parse", "HEAD").strip()
+    registry, runs = tmp_path / "registry", tmp_path / "runs"
+    stand_ins = {
+        "STUB_REGISTRY": str(registry),
+        "STUB_CLOUD_RUN": str(cloud_run),
+        "STUB_RUNS": str(runs),
+        "STUB_GITHUB_STORE": str(tmp_path / "github.json"),
+    }
+    account = GCP["GCP_SERVICE_ACCOUNT"]
+    credentials = tmp_path / "operator-credentials.json"
+    credentials.write_text('{"type": "external_account"}')
+
+    def operator(command: str) -> str:
+        """The gcloud stand-in, as someone at a terminal runs it in the project."""
+        record = tmp_path / "operator"
+        record.mkdir(exist_ok=True)
+        env = {
+            **os.environ, **stand_ins, "STUB_RECORD": str(record), "STUB_VENV": str(SHARED_VENV),
+            "STUB_BIN": str(ACT_DIR / "bin"), "CLOUDSDK_CORE_PROJECT": "act-project",
+            "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(credentials),
+        }  # fmt: skip
+        done = subprocess.run(
+            [str(ACT_DIR / "bin" / "gcloud"), *command.split()],
+            cwd=project, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    # Production serves v1.1.0, an earlier release of the committed model, deployed by hand.
+    previous = earlier_release(project, tmp_path / "v1.1.0", registry)
+    previous_copy = f"{ARTIFACT_REGISTRY}@{previous.split('@')[1]}"
+
+    def production_serves_v1_1_0() -> None:
+        audience = "--add-custom-audiences=act-demo"
+        operator(f"run deploy act-demo --image={previous_copy} {audience} {IN_REGION}")
+        operator(f"run services update-traffic act-demo --to-latest {IN_REGION}")
+
+    production_serves_v1_1_0()
+    latest = latest_release(tmp_path / "v1.1.0", previous)
+
+    # --- staging: a service of its own, created by the first deploy (so no canary), smoke-tested.
+    staging = runs / STAGING_RUN
+    result = act(
+        project, "push", PUSH_TO_MAIN, "staging.yml", staging, None,
+        {**stand_ins, "GITHUB_RUN_ID": STAGING_RUN}, GCP,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    version = sha[:12]
+    files = staging / "artifacts/release-assets"
+    model_sha = hashlib.sha256((files / "model.onnx").read_bytes()).hexdigest()
+    digest = "sha256:" + model_sha
+    copy = f"{ARTIFACT_REGISTRY}@{digest}"
+    assert calls_of(staging, "docker") == [
+        f"buildx imagetools create --prefer-index=false --tag {ARTIFACT_REGISTRY}:{model_sha} "
+        f"ghcr.io/acme/act-demo@{digest}"
+    ]
+    token = (
+        f"auth print-identity-token --impersonate-service-account={account} "
+        "--audiences={} --include-email"
+    )
+    describe = "run services describe {} --format=json " + IN_REGION
+    assert calls_of(staging, "gcloud") == [
+        "auth configure-docker europe-west1-docker.pkg.dev --quiet",
+        f"run deploy act-demo-staging --image={copy} --port=8080 --cpu=1 --memory=512Mi "
+        f"--add-custom-audiences=act-demo-staging {IN_REGION}",
+        f"run services update-traffic act-demo-staging --to-latest {IN_REGION}",
+        describe.format("act-demo-staging"),  # a canary tag to remove?
+        describe.format("act-demo-staging"),  # the URL to smoke-test
+        token.format("act-demo-staging"),
+    ]
+    assert (staging / "gcp-auth.txt").read_text().split() == [
+        f"provider={GCP['GCP_WORKLOAD_IDENTITY_PROVIDER']}", f"account={account}",
+        "project=act-project",
+    ]  # fmt: skip
+    staged = service(cloud_run, "act-demo-staging")
+    [revision] = staged["revisions"].values()
+    assert revision["image"] == copy and staged["traffic"] == [
+        {"latestRevision": True, "percent": 100}
+    ]
+    staging_url = f"http://127.0.0.1:{staged['port']}"
+    assert f"smoke: {staging_url} serves act-demo {version}" in result.stdout
+    assert status_of(f"{staging_url}/v2/health/ready") == 401, "no ID token, no answer"
+    [status] = json.loads((tmp_path / "github.json").read_text())["statuses"][sha]
+    assert (status["state"], status["description"]) == ("success", digest)
+
+    def release(tag: str):
+        return tagged(project, tag, tmp_path, None, {**stand_ins, **latest}, GCP)
+
+    # --- v1.2.0: a tagged revision without traffic, its smoke test, 10 %, again, then all of it.
+    before = service(cloud_run, "act-demo")["latestReady"]
+    record, result = release("v1.2.0")
+    assert result.returncode == 0, result.stdout[-6000:]
+    production = service(cloud_run, "act-demo")
+    canary = production["latestReady"]
+    assert canary != before and production["revisions"][canary]["image"] == copy
+    update = "run services update-traffic act-demo {} " + IN_REGION
+    assert calls_of(record, "gcloud") == [
+        "auth configure-docker europe-west1-docker.pkg.dev --quiet",
+        f"run services describe act-demo --format=value(status.url) {IN_REGION}",
+        describe.format("act-demo"),  # the revisions serving before the canary
+        f"run deploy act-demo --image={copy} --no-traffic --tag=canary --port=8080 --cpu=1 "
+        f"--memory=512Mi --add-custom-audiences=act-demo {IN_REGION}",
+        describe.format("act-demo"),
+        token.format("act-demo"),
+        update.format("--to-tags=canary=10"),
+        describe.format("act-demo"),
+        token.format("act-demo"),
+        update.format("--to-tags=canary=100"),
+        describe.format("act-demo"),
+        update.format("--remove-tags=canary"),
+        describe.format("act-demo"),
+        token.format("act-demo"),
+    ]
+    assert calls_of(record, "docker") == [
+        f"buildx imagetools create --prefer-index=false --tag {ARTIFACT_REGISTRY}:{hex_} {source}"
+        for hex_, source in ((model_sha, f"ghcr.io/acme/act-demo@{digest}"),
+                             (previous.split(":")[-1], previous))
+    ]  # fmt: skip
+    assert production["traffic"] == [{"revisionName": canary, "percent": 100}], "no tag left"
+    running = {name for name, rev in production["revisions"].items() if rev.get("pid")}
+    assert running == {canary}, "v1.1.0's revision has no traffic: scaled to zero"
+    canary_url = f"http://127.0.0.1:{production['tagPorts']['canary']}"
+    smoked = re.findall(r"\| smoke: (http://127\.0\.0\.1:\d+) serves .*; 0 of ", result.stdout)
+    assert smoked == [canary_url, canary_url, f"http://127.0.0.1:{production['port']}"]
+    assert "## ✅ v1.2.0 serves (Cloud Run)" in result.stdout
+    gh = calls_of(record, "gh")
+    assert gh[-1] == "release edit v1.2.0 --latest"
+    assert not (record / "docker-build.txt").exists(), "promoted, never rebuilt"
+
+    # --- v1.2.1: v1.1.0 serves again (a rollback by hand); the image now holds another model,
+    # so the canary fails its smoke test and v1.1.0's revision takes all the traffic back.
+    production_serves_v1_1_0()
+    serving = service(cloud_run, "act-demo")["latestReady"]
+    shutil.copy(tmp_path / "v1.1.0/model.onnx", registry / model_sha / "model.onnx")
+    record, result = release("v1.2.1")
+    assert result.returncode != 0
+    production = service(cloud_run, "act-demo")
+    bad = production["latestReady"]
+    assert bad not in (canary, serving)
+    assert calls_of(record, "gcloud") == [
+        "auth configure-docker europe-west1-docker.pkg.dev --quiet",
+        f"run services describe act-demo --format=value(status.url) {IN_REGION}",
+        describe.format("act-demo"),
+        f"run deploy act-demo --image={copy} --no-traffic --tag=canary --port=8080 --cpu=1 "
+        f"--memory=512Mi --add-custom-audiences=act-demo {IN_REGION}",
+        describe.format("act-demo"),
+        token.format("act-demo"),
+        update.format(f"--to-revisions={serving}=100 --remove-tags=canary"),
+        describe.format("act-demo"),
+        token.format("act-demo"),
+    ]
+    # Nothing is left on the bad revision: no traffic, no tag, no instance; its tag URL is gone.
+    assert production["traffic"] == [{"revisionName": serving, "percent": 100}]
+    running = {name for name, rev in production["revisions"].items() if rev.get("pid")}
+    assert running == {serving}
+    minted = operator(token.format("act-demo")).strip()
+    assert status_of(f"{canary_url}/v2/health/ready", minted) == 404
+    log = result.stdout
+    expected = f"the served model's version is 1.1.0, the release's is {version}"
+    assert f"smoke: {canary_url}: {expected}" in log
+    assert "## ❌ v1.2.1 was rolled back (Cloud Run)" in log
+    assert f"**What failed:** canary: smoke: {canary_url}: {expected}" in log
+    assert (
+        f"**Now serving:** the previous release v1.1.0 (`{previous_copy}`), again: revisions "
+        f"`{serving}` 100%, as before the canary"
+    ) in log
+    assert f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0" in log
     assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"
