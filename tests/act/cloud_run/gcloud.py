@@ -287,7 +287,7 @@ def update_traffic(positional: list[str], named: dict[str, str]) -> None:
     print("\n".join(lines))
 
 
-def print_identity_token(named: dict[str, str]) -> None:
+def print_identity_token(positional: list[str], named: dict[str, str]) -> None:
     credentials = os.environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "")
     if not Path(credentials).is_file():
         raise GcloudError("You do not currently have an active account selected.")
@@ -318,25 +318,44 @@ def encoded(part: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
 
 
+def configure_docker(positional: list[str], named: dict[str, str]) -> None:
+    print(f"Adding credentials for: {positional[0]}", file=sys.stderr)
+
+
+EVERYWHERE = {"project", "quiet"}
+# The commands modelled, with the flags each accepts here: a subset of gcloud's own (each one
+# the workflows use was parsed by gcloud 528.0.0); any other flag is refused as gcloud refuses it.
+COMMANDS = {
+    ("run", "deploy"): (deploy, {
+        "image", "no-traffic", "tag", "port", "cpu", "memory", "add-custom-audiences", "region",
+    }),
+    ("run", "services", "describe"): (describe, {"format", "region"}),
+    ("run", "services", "update-traffic"): (update_traffic, {
+        "to-latest", "to-revisions", "to-tags", "remove-tags", "update-tags", "region",
+    }),
+    ("auth", "print-identity-token"): (print_identity_token, {
+        "impersonate-service-account", "audiences", "include-email",
+    }),
+    ("auth", "configure-docker"): (configure_docker, set()),
+}  # fmt: skip
+
+
 def gcloud(args: list[str]) -> int:
     positional, named = options(args)
+    path = next((path for path in COMMANDS if tuple(positional[: len(path)]) == path), None)
+    if path is None:
+        print(f"gcloud stand-in: `gcloud {' '.join(args)}` is not modelled", file=sys.stderr)
+        return 2
+    command, accepted = COMMANDS[path]
+    what = ".".join(path)
+    unknown = sorted(set(named) - accepted - EVERYWHERE)
+    if unknown:
+        print(f"ERROR: (gcloud.{what}) unrecognized arguments: --{unknown[0]}", file=sys.stderr)
+        return 2
     try:
-        if positional[:2] == ["run", "deploy"]:
-            deploy(positional[2:], named)
-        elif positional[:3] == ["run", "services", "describe"]:
-            describe(positional[3:], named)
-        elif positional[:3] == ["run", "services", "update-traffic"]:
-            update_traffic(positional[3:], named)
-        elif positional[:2] == ["auth", "print-identity-token"]:
-            print_identity_token(named)
-        elif positional[:2] == ["auth", "configure-docker"]:
-            print(f"Adding credentials for: {positional[2]}", file=sys.stderr)
-        else:
-            print(f"gcloud stand-in: `gcloud {' '.join(args)}` is not modelled", file=sys.stderr)
-            return 2
+        command(positional[len(path) :], named)
     except GcloudError as err:
-        group = 3 if positional[:2] == ["run", "services"] else 2  # gcloud.run.services.describe
-        print(f"ERROR: (gcloud.{'.'.join(positional[:group])}) {err}", file=sys.stderr)
+        print(f"ERROR: (gcloud.{what}) {err}", file=sys.stderr)
         return 1
     return 0
 

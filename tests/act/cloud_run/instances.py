@@ -56,11 +56,12 @@ def start(command: list[str], log: Path, cwd: Path | None = None) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Running, not a zombie (a process this call stopped stays one until the call ends)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1]
+    except FileNotFoundError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    return not state.startswith("Z")
 
 
 def stop(pid: int) -> None:
@@ -84,16 +85,17 @@ def reconcile(path: Path, service: dict) -> None:
     """Every revision a URL reaches runs (started and probed); the others are scaled to zero.
     A URL gets its front when it first exists."""
     folder = path.parent / service["name"]
+    reachable = reached(service)
     for name, revision in service["revisions"].items():
         pid = revision.get("pid")
-        if name in reached(service) and not (pid and alive(pid)) and revision["ready"]:
+        if name in reachable and not (pid and alive(pid)) and revision["ready"]:
             revision["pid"] = start(
                 [str(SERVE_IMAGE), revision["image"], str(revision["port"])],
                 folder / f"{name}.log", cwd=folder / name,
             )  # fmt: skip
             if not listening(revision["port"], revision["pid"], 60):
                 raise GcloudError(f"Revision '{name}' did not start again: {folder / name}.log")
-        elif name not in reached(service) and pid:
+        elif name not in reachable and pid:
             stop(pid)
             revision.pop("pid")
     fronts = service.setdefault("fronts", {})
