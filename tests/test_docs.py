@@ -81,7 +81,7 @@ def test_site_has_every_page_and_no_raw_snippet_markers(site):
     getting_started = (site / "getting-started/index.html").read_text()
     for produced in ("model.onnx", "SHA256SUMS", "Model card:", "roc_auc", "deploy-kubernetes"):
         assert produced in getting_started, produced
-    assert "unknown feature colour" in (site / "serving/index.html").read_text()
+    assert "unknown feature `colour`" in (site / "serving/index.html").read_text()
     # Each workflow page shows its sequence diagram and the facts read from the rendered YAML.
     for name in WORKFLOW_PAGES:
         html = (site / "workflows" / name / "index.html").read_text()
@@ -130,7 +130,7 @@ def test_snippets_from_pipeline_runs_exist():
     for exchange in (
         "`POST /v2/models/iris-species/infer`",
         "`POST /predict`",
-        '"error": "record 0: unknown feature colour"',
+        '"error": "unknown feature `colour` - at `$.records[0]`"',
         "model_info{",
     ):
         assert exchange in api, exchange
