@@ -40,6 +40,8 @@ def test_every_limit_is_a_documented_setting(capsys):
     for name, variable, _ in SETTINGS:
         assert f"| `{variable}` |" in readme, variable
         assert f"--{name.replace('_', '-')}" in usage and f"(env {variable}," in usage, name
+    assert "`MODEL_VERSION` (`--model-version`)" in readme
+    assert "--model-version" in usage and "(env MODEL_VERSION," in usage
 
 
 def nested(depth: int) -> bytes:

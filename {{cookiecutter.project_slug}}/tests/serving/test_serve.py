@@ -258,6 +258,77 @@ def test_predictions_are_logged_for_drift_checks(served, rows, schema, tmp_path)
     assert quiet.read_text() == ""
 
 
+def test_a_release_version_is_served_and_the_file_keeps_its_build(
+    onnx_bytes, served, rows, tmp_path
+):
+    """MODEL_VERSION (a release tag's, for an image built before the tag) is the version every
+    answer names; the version stamped in the file stays visible as parameters.build."""
+    released = ServedModel(onnx_bytes, MODEL_NAME, version="2.0.0")  # the file says 1.2.0
+    log = tmp_path / "predictions.jsonl"
+    app = start_up(App(released, prediction_log=PredictionLog(str(log), 1.0, released.version)))
+    _, records = rows
+    assert call(app, "GET", "/v2").json()["version"] == "2.0.0"
+    metadata = call(app, "GET", f"/v2/models/{MODEL_NAME}/versions/2.0.0").json()
+    assert metadata["versions"] == ["2.0.0"]
+    assert metadata["parameters"]["build"] == "1.2.0"
+    assert metadata["parameters"]["sha256"] == served.sha256
+    refused = call(app, "GET", f"/v2/models/{MODEL_NAME}/versions/1.2.0")
+    assert refused.status == 404 and "this server has '2.0.0'" in refused.json()["error"]
+    predicted = call(app, "POST", "/predict", {"records": records[:2]})
+    assert predicted.json()["model_version"] == "2.0.0"
+    path = f"/v2/models/{MODEL_NAME}/versions/2.0.0/infer"
+    inferred = call(app, "POST", path, {"inputs": tensors_of(records[:1], released)})
+    assert inferred.json()["model_version"] == "2.0.0"
+    [info] = [
+        sample.labels
+        for family in text_string_to_metric_families(call(app, "GET", "/metrics").body.decode())
+        for sample in family.samples
+        if sample.name == "model_info"
+    ]
+    assert info == {"name": MODEL_NAME, "version": "2.0.0", "sha256": served.sha256}
+    logged = {json.loads(line)["model_version"] for line in log.read_text().splitlines()}
+    assert logged == {"2.0.0"}
+    document = call(app, "GET", "/openapi.json").json()
+    assert document["info"]["version"] == "2.0.0"
+    # Without one, the file's own version is served, and it is also the build.
+    metadata = call(start_up(App(served)), "GET", f"/v2/models/{MODEL_NAME}").json()
+    assert metadata["versions"] == ["1.2.0"] and metadata["parameters"]["build"] == "1.2.0"
+
+
+def test_the_served_version_comes_from_the_flag_or_model_version(
+    onnx_bytes, tmp_path, monkeypatch, capsys
+):
+    import uvicorn
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(onnx_bytes)
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append(app))
+    monkeypatch.delenv("MODEL_VERSION", raising=False)
+    command = ["--model", str(model), "--name", MODEL_NAME]
+    main([*command, "--model-version", "2.0.0"])
+    assert started[-1].model.version == "2.0.0"
+    assert f"serve: {MODEL_NAME} 2.0.0 (build 1.2.0, " in capsys.readouterr().out
+    monkeypatch.setenv("MODEL_VERSION", "2.0.1-rc.1")
+    main(command)
+    assert started[-1].model.version == "2.0.1-rc.1"
+    assert f"serve: {MODEL_NAME} 2.0.1-rc.1 (build 1.2.0, " in capsys.readouterr().out
+    monkeypatch.setenv("MODEL_VERSION", "")
+    main(command)
+    assert started[-1].model.version == "1.2.0"
+    out = capsys.readouterr().out
+    assert f"serve: {MODEL_NAME} 1.2.0 (" in out and "build" not in out
+    for bad in ("1.2.0/infer", "two words", "-1", "x" * 129):
+        with pytest.raises(SystemExit):
+            main([*command, f"--model-version={bad}"])
+        assert "is not a version" in capsys.readouterr().err, bad
+    monkeypatch.setenv("MODEL_VERSION", "1.2.0 ")
+    with pytest.raises(SystemExit):
+        main(command)
+    assert "MODEL_VERSION '1.2.0 ' is not a version" in capsys.readouterr().err
+    assert len(started) == 3
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda children: (

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv, (package_doc or "").split("\n\n")[0])
     limits = limits_from(args)
     try:
-        model = ServedModel.load(args.model, args.name, args.threads)
+        model = ServedModel.load(args.model, args.name, args.threads, args.model_version)
     except ModelLoadError as err:
         sys.exit(f"serve: {err}")
     if not 0 <= args.prediction_log_sample <= 1:
@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"serve: cannot write the prediction log {args.prediction_log}: {err.strerror}")
     import uvicorn  # only the server process needs it, not the tests that build an App
 
+    build = f"build {model.build}, " if model.build != model.version else ""
     print(
-        f"serve: {model.name} {model.version} ({model.task}, sha256 {model.sha256[:12]}) "
+        f"serve: {model.name} {model.version} ({build}{model.task}, sha256 {model.sha256[:12]}) "
         f"on http://{args.host}:{args.port}",
         flush=True,
     )

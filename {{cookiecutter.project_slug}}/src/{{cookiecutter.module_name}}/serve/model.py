@@ -25,7 +25,14 @@ class ModelLoadError(Exception):
 class ServedModel:
     """An onnxruntime session plus what the model's metadata says about its inputs and outputs."""
 
-    def __init__(self, content: bytes, name: str, source: str = "<bytes>", threads: int = 1):
+    def __init__(
+        self,
+        content: bytes,
+        name: str,
+        source: str = "<bytes>",
+        threads: int = 1,
+        version: str = "",
+    ):
         self.name = name
         self.sha256 = hashlib.sha256(content).hexdigest()
         try:
@@ -44,7 +51,10 @@ class ServedModel:
             meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
         except ValueError as err:
             raise ModelLoadError(f"{source}: {err}") from None
-        self.version: str = meta.get("model_version", "unknown")
+        # The version stamped in the file (its build: a commit's, when staging built it before
+        # any tag) and the version served, which a release tag's MODEL_VERSION may set.
+        self.build: str = meta.get("model_version", "unknown")
+        self.version: str = version or self.build
         self.task: str = meta["task"]
         self.labels: list[str] | None = meta["labels"]
         self.features: dict[str, str] = meta["features"]
@@ -76,7 +86,7 @@ class ServedModel:
         )
 
     @classmethod
-    def load(cls, path: Path, name: str, threads: int = 1) -> "ServedModel":
+    def load(cls, path: Path, name: str, threads: int = 1, version: str = "") -> "ServedModel":
         try:
             content = Path(path).read_bytes()
         except FileNotFoundError:
@@ -85,7 +95,7 @@ class ServedModel:
             ) from None
         except OSError as err:
             raise ModelLoadError(f"model file {path} cannot be read: {err.strerror}") from None
-        return cls(content, name, source=str(path), threads=threads)
+        return cls(content, name, source=str(path), threads=threads, version=version)
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = self._output_names
@@ -119,5 +129,10 @@ class ServedModel:
             "platform": "onnxruntime_onnx",
             "inputs": tensors(self.inputs, input_shapes),
             "outputs": tensors(self.outputs, output_shapes),
-            "parameters": {"task": self.task, "labels": self.labels, "sha256": self.sha256},
+            "parameters": {
+                "task": self.task,
+                "labels": self.labels,
+                "sha256": self.sha256,
+                "build": self.build,
+            },
         }

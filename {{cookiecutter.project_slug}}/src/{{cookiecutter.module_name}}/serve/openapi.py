@@ -81,6 +81,24 @@ _METADATA = {
         "platform": {"type": "string"},
         "inputs": {"type": "array", "items": _TENSOR},
         "outputs": {"type": "array", "items": _TENSOR},
+        "parameters": {
+            "type": "object",
+            "required": ["task", "labels", "sha256", "build"],
+            "properties": {
+                "task": {"type": "string"},
+                "labels": {"type": ["array", "null"], "items": {"type": "string"}},
+                "sha256": {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{64}$",
+                    "description": "The served model file's SHA-256: its identity",
+                },
+                "build": {
+                    "type": "string",
+                    "description": "The version stamped in the model file; `versions` holds the "
+                    "served one, which MODEL_VERSION may set (a release tag's)",
+                },
+            },
+        },
     },
 }
 _SERVER_METADATA = {

@@ -6,12 +6,15 @@ the README's "Limits" section. argparse turns a bad value into one line naming t
 
 import argparse
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 KiB, MiB = 1024, 1024 * 1024
 DEFAULT_MODEL = Path("models/model.onnx")
 DEFAULT_NAME = "{{ cookiecutter.project_slug }}"
+# What MODEL_VERSION may hold: it is a path segment (/versions/<version>) and a metrics label.
+VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
     # "argument --port: invalid int value: 'eighty'".
     parser.add_argument("--model", type=Path, default=setting("MODEL_PATH", DEFAULT_MODEL))
     parser.add_argument("--name", default=setting("MODEL_NAME", DEFAULT_NAME))
+    # The version served and reported, when it is not the one stamped in the model file (a release
+    # tag's, for an image built before the tag): empty, the model's own.
+    parser.add_argument(
+        "--model-version",
+        default=setting("MODEL_VERSION", ""),
+        help="the version served (env MODEL_VERSION, default: the one stamped in the model)",
+    )
     parser.add_argument("--host", default=setting("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=setting("PORT", 8080))
     parser.add_argument("--threads", type=int, default=setting("ORT_THREADS", 1))
@@ -86,6 +96,11 @@ def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
         bad.insert(0, "ORT_THREADS")
     if bad:
         parser.error(f"{', '.join(bad)} must be positive")
+    if args.model_version and not VERSION.fullmatch(args.model_version):
+        parser.error(
+            f"MODEL_VERSION {args.model_version[:60]!r} is not a version: up to 128 letters, "
+            "digits, '.', '_', '+' or '-', starting with a letter or digit"
+        )
     return args
 
 
