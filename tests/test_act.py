@@ -380,16 +380,33 @@ def test_drift_closes_the_issue_when_the_batch_is_clean(set_up_project, tmp_path
     assert not any(call.startswith(("issue create", "issue edit")) for call in calls)
 
 
-def earlier_release(project: Path, folder: Path, registry: Path, tag: str = "v1.1.0") -> str:
-    """An earlier release of the committed model: its files in `folder` (`release build`, so with
-    its smoke.json), its image in the registry stand-in (the model under the digest the build-push
-    stand-in gives it). Returns that image, by digest."""
+# The commit an earlier release was staged from: its model carries this commit's version.
+EARLIER_COMMIT = "8f8f4fa3fb8d" + "5" * 28
+
+
+def earlier_release(project: Path, folder: Path, registry: Path) -> str:
+    """An earlier release, v1.1.0, of the committed model as staging built it on an earlier commit
+    (so its model.onnx names that commit's version, 8f8f4fa3fb8d, and serves as 1.1.0 only when
+    told): its files in `folder` (`release build`, so with its smoke.json), its image in the
+    registry stand-in (the model under the digest the build-push stand-in gives it). Returns that
+    image, by digest."""
     command = [str(SHARED_VENV / "bin" / "python"), "-m", "act_demo.release", "build"]
-    run([*command, "--tag", tag, "--out", str(folder)], cwd=project, env={"PYTHONPATH": "src"})
+    env = {"PYTHONPATH": "src", "GITHUB_SHA": EARLIER_COMMIT}
+    run([*command, "--out", str(folder)], cwd=project, env=env)
     digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
     (registry / digest).mkdir(parents=True)
     shutil.copy(folder / "model.onnx", registry / digest / "model.onnx")
     return f"ghcr.io/acme/act-demo@sha256:{digest}"
+
+
+def served_version(kustomization: dict) -> str | None:
+    """The MODEL_VERSION an overlay written by `make deploy-kubernetes` gives the server."""
+    for entry in kustomization.get("patches", []):
+        containers = yaml.safe_load(entry["patch"])["spec"]["template"]["spec"]["containers"]
+        for variable in containers[0].get("env", []):
+            if variable["name"] == "MODEL_VERSION":
+                return variable["value"]
+    return None
 
 
 @pytest.mark.xdist_group("act-setup")
@@ -426,16 +443,21 @@ def test_rollback_redeploys_the_release_digest_and_smoke_tests_it(set_up_project
     assert kustomization["images"] == [
         {"name": "serving-image", "newName": image.split("@")[0], "digest": image.split("@")[1]}
     ]
+    assert served_version(kustomization) == "1.1.0"
     assert (record / "kubectl-calls.txt").read_text().splitlines() == [
         "apply -k deploy/k8s/overlays/release",
         "rollout status deployment/act-demo --timeout=5m",
         "delete deployment/act-demo-canary --ignore-not-found --wait=true",
         "port-forward deployment/act-demo 18080:8080",
     ]
-    # The smoke test, on the pod kubectl port-forward reached: v1.1.0's model and golden rows.
+    # The smoke test, on the pod kubectl port-forward reached: v1.1.0's model and golden rows,
+    # the server naming 1.1.0 (MODEL_VERSION) over its model's own version, the commit's.
     sha = hashlib.sha256((tmp_path / "v1.1.0/model.onnx").read_bytes()).hexdigest()[:12]
-    smoke = f"smoke: http://127.0.0.1:18080 serves act-demo 1.1.0 (sha256 {sha}…)"
+    build = EARLIER_COMMIT[:12]
+    smoke = f"smoke: http://127.0.0.1:18080 serves act-demo 1.1.0 (build {build}, sha256 {sha}…)"
     assert smoke in result.stdout
+    served = (record / "port-forward-served.txt").read_text().split()
+    assert served == ["act-demo", image, "MODEL_VERSION=1.1.0"]
     assert "## ✅ v1.1.0 serves (Kubernetes)" in result.stdout
     calls = (record / "gh-calls.txt").read_text().splitlines()
     assert calls == [

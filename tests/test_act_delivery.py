@@ -1,6 +1,9 @@
 """Progressive delivery under act, on a project deploying to Kubernetes and on one deploying to
 Cloud Run: staging.yml on a push to main, then release.yml on tags of that commit, once with a
 healthy canary (promoted) and once with a canary whose image holds another model (rolled back).
+Staging serves the commit's version (the one stamped in its model); production serves each tag's
+(1.2.0, and 1.1.0 again after a rollback) from the same image, through the server's MODEL_VERSION
+that each deploy sets (the kustomize overlay's env patch; gcloud's --update-env-vars).
 
 The stand-ins (tests/act): build-push keeps each image's model in a registry folder under its
 digest; the recording kubectl keeps a cluster folder (namespace/Deployment -> image) and, for
@@ -25,7 +28,15 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SHARED_VENV, bake, git
-from test_act import ACT_DIR, act, earlier_release, release_event, shared_remote
+from test_act import (
+    ACT_DIR,
+    EARLIER_COMMIT,
+    act,
+    earlier_release,
+    release_event,
+    served_version,
+    shared_remote,
+)
 
 KUBECONFIG = {"KUBECONFIG": "apiVersion: v1\nkind: Config\n"}
 STAGING_RUN = "4242"
@@ -73,11 +84,13 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
         "STUB_RUNS": str(runs),
         "STUB_GITHUB_STORE": str(tmp_path / "github.json"),
     }
-    # Production serves v1.1.0, an earlier release of the committed model.
+    # Production serves v1.1.0, an earlier release of the committed model, as release.yml
+    # deployed it: its image, whose model names its commit, told to serve as 1.1.0.
     previous = earlier_release(project, tmp_path / "v1.1.0", registry)
     (cluster / "default").mkdir(parents=True)
-    (cluster / "default/act-demo").write_text(previous + "\n")
+    (cluster / "default/act-demo").write_text(f"{previous}\nMODEL_VERSION=1.1.0\n")
     latest = latest_release(tmp_path / "v1.1.0", previous)
+    earlier = EARLIER_COMMIT[:12]
 
     # --- staging: release files versioned by the commit, one image, deployed and smoke-tested.
     staging = runs / STAGING_RUN
@@ -103,8 +116,10 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
             "port-forward deployment/act-demo 18080:8080",
         )
     ]
+    # Staging serves the version its model carries, the commit's: no MODEL_VERSION.
+    assert served_version(yaml.safe_load((staging / "kustomization.yaml").read_text())) is None
     assert (cluster / "act-demo-staging/act-demo").read_text().strip() == image
-    assert f"smoke: http://127.0.0.1:18080 serves act-demo {version}" in result.stdout
+    assert f"smoke: http://127.0.0.1:18080 serves act-demo {version} (sha256 " in result.stdout
     [status] = json.loads((tmp_path / "github.json").read_text())["statuses"][sha]
     assert {k: status[k] for k in ("state", "context", "description")} == {
         "state": "success", "context": "staging", "description": digest,
@@ -130,15 +145,20 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     ]
     pinned = {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": digest}
     for name in ("kustomization-canary.yaml", "kustomization.yaml"):
-        assert yaml.safe_load((record / name).read_text())["images"] == [pinned], name
+        written = yaml.safe_load((record / name).read_text())
+        assert written["images"] == [pinned], name
+        assert served_version(written) == "1.2.0", name
     assert yaml.safe_load((record / "kustomization-canary.yaml").read_text())["resources"] == [
         "../canary"
     ]
-    assert (cluster / "default/act-demo").read_text().strip() == image
+    # The staged image, byte for byte, serving as 1.2.0; its model's own version stays visible.
+    assert (cluster / "default/act-demo").read_text().splitlines() == [image, "MODEL_VERSION=1.2.0"]
     assert not (cluster / "default/act-demo-canary").exists()
     assert "## ✅ v1.2.0 serves (Kubernetes)" in result.stdout
     smoked = [line for line in result.stdout.splitlines() if "smoke: http://127.0.0.1:" in line]
     assert len(smoked) == 3 and all("; 0 of " in line for line in smoked), smoked
+    serves = f"smoke: http://127.0.0.1:18080 serves act-demo 1.2.0 (build {version}, sha256 "
+    assert all(serves in line for line in smoked), smoked
     gh = calls_of(record, "gh")
     assert "api repos/Acme/Act-Demo/commits/" + sha + "/statuses --paginate --jq" in " ".join(gh)
     assert "release download v1.1.0 --pattern metrics.json --dir latest-release" in gh
@@ -154,7 +174,7 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     assert not (record / "docker-build.txt").exists(), "promoted, never rebuilt"
 
     # --- v1.2.1: the image's model is not the release's; the canary fails, v1.1.0 comes back.
-    (cluster / "default/act-demo").write_text(previous + "\n")
+    (cluster / "default/act-demo").write_text(f"{previous}\nMODEL_VERSION=1.1.0\n")
     shutil.copy(tmp_path / "v1.1.0/model.onnx", registry / model_sha / "model.onnx")
     record, result = release("v1.2.1")
     assert result.returncode != 0
@@ -168,17 +188,26 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
         "port-forward deployment/act-demo 18080:8080",
     ]
     back = {"name": "serving-image", "newName": "ghcr.io/acme/act-demo", "digest": previous[-71:]}
-    assert yaml.safe_load((record / "kustomization.yaml").read_text())["images"] == [back]
-    # Nothing is left on the bad version: the stable Deployment runs v1.1.0, no canary.
-    assert (cluster / "default/act-demo").read_text().strip() == previous
+    canary_overlay = yaml.safe_load((record / "kustomization-canary.yaml").read_text())
+    assert served_version(canary_overlay) == "1.2.1"
+    stable_overlay = yaml.safe_load((record / "kustomization.yaml").read_text())
+    assert stable_overlay["images"] == [back] and served_version(stable_overlay) == "1.1.0"
+    # Nothing is left on the bad version: the stable Deployment runs v1.1.0 as 1.1.0, no canary.
+    assert (cluster / "default/act-demo").read_text().splitlines() == [
+        previous, "MODEL_VERSION=1.1.0",
+    ]  # fmt: skip
     assert not (cluster / "default/act-demo-canary").exists()
     log = result.stdout
-    expected = f"the served model's version is 1.1.0, the release's is {version}"
+    # The canary names 1.2.1 as told; its model file is another one.
+    expected = (
+        f"the served model file's sha256 is {previous[-64:][:12]}…, the release's model.onnx is "
+        f"{model_sha[:12]}…: a different model under the same version"
+    )
     assert f"smoke: http://127.0.0.1:18080: {expected}" in log
     assert "## ❌ v1.2.1 was rolled back (Kubernetes)" in log
     assert f"**What failed:** canary: smoke: http://127.0.0.1:18080: {expected}" in log
     assert f"**Now serving:** the previous release v1.1.0 (`{previous}`), again" in log
-    assert "smoke: http://127.0.0.1:18080 serves act-demo 1.1.0" in log
+    assert f"smoke: http://127.0.0.1:18080 serves act-demo 1.1.0 (build {earlier}, sha256 " in log
     assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"
 
 
@@ -268,17 +297,15 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    # Production serves v1.1.0, an earlier release of the committed model, deployed by hand.
+    # Production serves v1.1.0, an earlier release of the committed model, deployed by hand as
+    # release.yml deploys it: its model names its commit, the service is told 1.1.0.
     previous = earlier_release(project, tmp_path / "v1.1.0", registry)
     previous_copy = f"{ARTIFACT_REGISTRY}@{previous.split('@')[1]}"
-
-    def production_serves_v1_1_0() -> None:
-        audience = "--add-custom-audiences=act-demo"
-        operator(f"run deploy act-demo --image={previous_copy} {audience} {IN_REGION}")
-        operator(f"run services update-traffic act-demo --to-latest {IN_REGION}")
-
-    production_serves_v1_1_0()
+    audience, env = "--add-custom-audiences=act-demo", "--update-env-vars=MODEL_VERSION=1.1.0"
+    operator(f"run deploy act-demo --image={previous_copy} {env} {audience} {IN_REGION}")
+    operator(f"run services update-traffic act-demo --to-latest {IN_REGION}")
     latest = latest_release(tmp_path / "v1.1.0", previous)
+    earlier = EARLIER_COMMIT[:12]
 
     # --- staging: a service of its own, created by the first deploy (so no canary), smoke-tested.
     staging = runs / STAGING_RUN
@@ -304,7 +331,7 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     assert calls_of(staging, "gcloud") == [
         "auth configure-docker europe-west1-docker.pkg.dev --quiet",
         f"run deploy act-demo-staging --image={copy} --port=8080 --cpu=1 --memory=512Mi "
-        f"--add-custom-audiences=act-demo-staging {IN_REGION}",
+        f"--remove-env-vars=MODEL_VERSION --add-custom-audiences=act-demo-staging {IN_REGION}",
         f"run services update-traffic act-demo-staging --to-latest {IN_REGION}",
         describe.format("act-demo-staging"),  # a canary tag to remove?
         describe.format("act-demo-staging"),  # the URL to smoke-test
@@ -319,8 +346,9 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     assert revision["image"] == copy and staged["traffic"] == [
         {"latestRevision": True, "percent": 100}
     ]
+    assert revision["env"] == {}, "staging serves the version its model carries, the commit's"
     staging_url = f"http://127.0.0.1:{staged['port']}"
-    assert f"smoke: {staging_url} serves act-demo {version}" in result.stdout
+    assert f"smoke: {staging_url} serves act-demo {version} (sha256 " in result.stdout
     assert status_of(f"{staging_url}/v2/health/ready") == 401, "no ID token, no answer"
     [status] = json.loads((tmp_path / "github.json").read_text())["statuses"][sha]
     assert (status["state"], status["description"]) == ("success", digest)
@@ -341,7 +369,8 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
         f"run services describe act-demo --format=value(status.url) {IN_REGION}",
         describe.format("act-demo"),  # the revisions serving before the canary
         f"run deploy act-demo --image={copy} --no-traffic --tag=canary --port=8080 --cpu=1 "
-        f"--memory=512Mi --add-custom-audiences=act-demo {IN_REGION}",
+        f"--memory=512Mi --update-env-vars=MODEL_VERSION=1.2.0 --add-custom-audiences=act-demo "
+        f"{IN_REGION}",
         describe.format("act-demo"),
         token.format("act-demo"),
         update.format("--to-tags=canary=10"),
@@ -361,18 +390,39 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     assert production["traffic"] == [{"revisionName": canary, "percent": 100}], "no tag left"
     running = {name for name, rev in production["revisions"].items() if rev.get("pid")}
     assert running == {canary}, "v1.1.0's revision has no traffic: scaled to zero"
+    assert production["revisions"][canary]["env"] == {"MODEL_VERSION": "1.2.0"}
     canary_url = f"http://127.0.0.1:{production['tagPorts']['canary']}"
-    smoked = re.findall(r"\| smoke: (http://127\.0\.0\.1:\d+) serves .*; 0 of ", result.stdout)
+    serves = rf"serves act-demo 1\.2\.0 \(build {version}, sha256 .*; 0 of "
+    smoked = re.findall(rf"\| smoke: (http://127\.0\.0\.1:\d+) {serves}", result.stdout)
     assert smoked == [canary_url, canary_url, f"http://127.0.0.1:{production['port']}"]
     assert "## ✅ v1.2.0 serves (Cloud Run)" in result.stdout
     gh = calls_of(record, "gh")
     assert gh[-1] == "release edit v1.2.0 --latest"
     assert not (record / "docker-build.txt").exists(), "promoted, never rebuilt"
 
-    # --- v1.2.1: v1.1.0 serves again (a rollback by hand); the image now holds another model,
-    # so the canary fails its smoke test and v1.1.0's revision takes all the traffic back.
-    production_serves_v1_1_0()
-    serving = service(cloud_run, "act-demo")["latestReady"]
+    # --- rollback.yml to v1.1.0: its image deployed again, told to serve as 1.1.0 (the service's
+    # env would otherwise keep v1.2.0's MODEL_VERSION), and smoke-tested.
+    event = {"inputs": {"version": "v1.1.0"}, "repository": PUSH_TO_MAIN["repository"]}
+    record = tmp_path / "rollback"
+    result = act(
+        project, "workflow_dispatch", event, "rollback.yml", record, None,
+        {**stand_ins, **latest, "STUB_GH_RELEASES": "v1.1.0 v1.2.0"}, GCP,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    deploy = [call for call in calls_of(record, "gcloud") if call.startswith("run deploy")]
+    assert deploy == [
+        f"run deploy act-demo --image={previous_copy} --port=8080 --cpu=1 --memory=512Mi "
+        f"--update-env-vars=MODEL_VERSION=1.1.0 --add-custom-audiences=act-demo {IN_REGION}"
+    ]
+    production = service(cloud_run, "act-demo")
+    serving = production["latestReady"]
+    assert production["revisions"][serving]["env"] == {"MODEL_VERSION": "1.1.0"}
+    assert production["traffic"] == [{"latestRevision": True, "percent": 100}]
+    back = f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0 (build {earlier}, "
+    assert back in result.stdout and "## ✅ v1.1.0 serves (Cloud Run)" in result.stdout
+
+    # --- v1.2.1: the image now holds another model, so the canary fails its smoke test and
+    # v1.1.0's revision takes all the traffic back.
     shutil.copy(tmp_path / "v1.1.0/model.onnx", registry / model_sha / "model.onnx")
     record, result = release("v1.2.1")
     assert result.returncode != 0
@@ -384,7 +434,8 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
         f"run services describe act-demo --format=value(status.url) {IN_REGION}",
         describe.format("act-demo"),
         f"run deploy act-demo --image={copy} --no-traffic --tag=canary --port=8080 --cpu=1 "
-        f"--memory=512Mi --add-custom-audiences=act-demo {IN_REGION}",
+        f"--memory=512Mi --update-env-vars=MODEL_VERSION=1.2.1 --add-custom-audiences=act-demo "
+        f"{IN_REGION}",
         describe.format("act-demo"),
         token.format("act-demo"),
         update.format(f"--to-revisions={serving}=100 --remove-tags=canary"),
@@ -395,10 +446,15 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     assert production["traffic"] == [{"revisionName": serving, "percent": 100}]
     running = {name for name, rev in production["revisions"].items() if rev.get("pid")}
     assert running == {serving}
+    assert production["revisions"][bad]["env"] == {"MODEL_VERSION": "1.2.1"}
     minted = operator(token.format("act-demo")).strip()
     assert status_of(f"{canary_url}/v2/health/ready", minted) == 404
     log = result.stdout
-    expected = f"the served model's version is 1.1.0, the release's is {version}"
+    # The canary names 1.2.1 as told; its model file is another one.
+    expected = (
+        f"the served model file's sha256 is {previous[-64:][:12]}…, the release's model.onnx is "
+        f"{model_sha[:12]}…: a different model under the same version"
+    )
     assert f"smoke: {canary_url}: {expected}" in log
     assert "## ❌ v1.2.1 was rolled back (Cloud Run)" in log
     assert f"**What failed:** canary: smoke: {canary_url}: {expected}" in log
@@ -406,5 +462,5 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
         f"**Now serving:** the previous release v1.1.0 (`{previous_copy}`), again: revisions "
         f"`{serving}` 100%, as before the canary"
     ) in log
-    assert f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0" in log
+    assert f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0 (build " in log
     assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"

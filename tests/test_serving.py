@@ -215,6 +215,7 @@ def recording_kubectl(record: Path) -> dict[str, str]:
         **os.environ,
         "PATH": f"{stand_ins}{os.pathsep}{os.environ['PATH']}",
         "STUB_RECORD": str(record),
+        "STUB_VENV": str(SHARED_VENV),
     }
 
 
@@ -227,6 +228,11 @@ def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
         refused = run(command, cwd=project, env={**env, "IMAGE": bad}, check=False)
         assert refused.returncode != 0
         assert "IMAGE must be <name>@sha256:<64 hex>" in refused.stderr
+    for bad in ('1.2.0"', "1.2.0\nkind: Secret", "-1", "1.2.0/x"):
+        refused = run([*command, f"MODEL_VERSION={bad}"], cwd=project, env={**env, "IMAGE": image},
+                      check=False)  # fmt: skip
+        assert refused.returncode != 0
+        assert "MODEL_VERSION must be a version such as 1.2.0" in refused.stderr
     assert not (tmp_path / "record/kubectl-calls.txt").exists()
 
     run(command, cwd=project, env={**env, "IMAGE": image})
@@ -235,6 +241,7 @@ def test_deploy_kubernetes_pins_the_image_by_digest(k8s_project, tmp_path):
     assert written["images"] == [
         {"name": "serving-image", "newName": "ghcr.io/acme-org/k8s-demo", "digest": DIGEST}
     ]
+    assert "patches" not in written, "no MODEL_VERSION: the image's model names its own"
     assert (tmp_path / "record/kubectl-calls.txt").read_text().splitlines() == [
         "apply -k deploy/k8s/overlays/release",
         "rollout status deployment/k8s-demo --timeout=5m",
@@ -261,10 +268,10 @@ def test_every_overlay_renders_and_validates_for_kubernetes_1_33(k8s_project, tm
         pytest.skip("kubectl is not installed (Debian: apt-get install kubectl): not rendered")
     project = Path(shutil.copytree(k8s_project, tmp_path / "project"))
     env = recording_kubectl(tmp_path / "record")
-    for track in ("stable", "canary"):
+    for track, version in (("stable", "1.2.0"), ("canary", "1.3.0-rc.1")):
         image = f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
-        run(["make", "--no-print-directory", "deploy-kubernetes", f"TRACK={track}"],
-            cwd=project, env={**env, "IMAGE": image})  # fmt: skip
+        run(["make", "--no-print-directory", "deploy-kubernetes", f"TRACK={track}",
+             f"MODEL_VERSION={version}"], cwd=project, env={**env, "IMAGE": image})  # fmt: skip
     overlays = project / "deploy/k8s/overlays"
     rendered = {}
     for folder in [project / "deploy/k8s/base", *sorted(overlays.iterdir())]:
@@ -280,7 +287,17 @@ def test_every_overlay_renders_and_validates_for_kubernetes_1_33(k8s_project, tm
     assert canary["spec"]["selector"]["matchLabels"]["track"] == "canary"
     [container] = canary["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
+    # MODEL_VERSION, the version each track's server names, joins the base's env (by name).
+    env_of = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert env_of == {"MODEL_NAME": "k8s-demo", "MODEL_VERSION": "1.3.0-rc.1"}
     stable = {doc["kind"]: doc for doc in rendered["release"]}
+    [container] = stable["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env_of = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert env_of == {"MODEL_NAME": "k8s-demo", "MODEL_VERSION": "1.2.0"}
+    # The act runs' kubectl reads the same env from the overlays it is given.
+    cluster = tmp_path / "record/cluster/default"
+    for name, version in (("k8s-demo", "1.2.0"), ("k8s-demo-canary", "1.3.0-rc.1")):
+        assert (cluster / name).read_text().splitlines() == [image, f"MODEL_VERSION={version}"]
     assert stable["Deployment"]["spec"]["selector"]["matchLabels"]["track"] == "stable"
     service_selector = stable["Service"]["spec"]["selector"].items()
     assert service_selector <= canary["spec"]["template"]["metadata"]["labels"].items()

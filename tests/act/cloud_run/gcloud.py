@@ -17,7 +17,11 @@ What it models, and where from:
   one the traffic is left as it is, except that --no-traffic first moves LATEST's share to the
   revision LATEST named (config_changes.NoTrafficChange, traffic.ZeroLatestTraffic) and is refused
   on a service that does not exist yet, and --tag names the new revision
-  (config_changes.TagOnDeployChange). --add-custom-audiences adds to the service's list.
+  (config_changes.TagOnDeployChange). --add-custom-audiences adds to the service's list. The
+  revision's env is the service template's (the latest revision's) with --remove-env-vars taken
+  out, then --update-env-vars set (config_changes.EnvVarLiteralChanges: a deploy changes only
+  what it is told, so a variable stays from one revision to the next), and it reaches the server
+  the revision runs.
 - `run services update-traffic`: tags first (--update-tags, --remove-tags), then percentages
   (--to-latest, --to-revisions, --to-tags resolved through the tags): targets not named keep the
   rest in proportion to what they had, 0 drops a target, more than 100 or less than 100 with no
@@ -51,7 +55,7 @@ import sys
 import time
 from pathlib import Path
 
-from instances import SERVE_IMAGE, free_port, listening, load, reconcile, save, start, stop
+from instances import free_port, instance, listening, load, reconcile, save, start, stop
 from traffic import (
     LATEST,
     GcloudError,
@@ -143,12 +147,17 @@ def deploy(positional: list[str], named: dict[str, str]) -> None:
     )
     folder = path.parent / name / revision
     shutil.copytree("src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    service["revisions"][revision] = {"image": image, "port": free_port(), "ready": False}
+    env = dict(list(service["revisions"].values())[-1]["env"]) if service["revisions"] else {}
+    for key in filter(None, named.get("remove-env-vars", "").split(",")):
+        env.pop(key, None)
+    for item in filter(None, named.get("update-env-vars", "").split(",")):
+        key, _, value = item.partition("=")
+        env[key] = value
+    service["revisions"][revision] = {
+        "image": image, "port": free_port(), "ready": False, "env": env,
+    }  # fmt: skip
     entry = service["revisions"][revision]
-    entry["pid"] = start(
-        [str(SERVE_IMAGE), image, str(entry["port"])],
-        path.parent / name / f"{revision}.log", cwd=folder,
-    )  # fmt: skip
+    entry["pid"] = start(instance(entry), path.parent / name / f"{revision}.log", cwd=folder)
     if not listening(entry["port"], entry["pid"], 60):
         stop(entry.pop("pid"))
         save(path, service)
@@ -199,7 +208,13 @@ def described(service: dict) -> dict:
         "spec": {
             "template": {
                 "spec": {
-                    "containers": [{"image": latest["image"], "ports": [{"containerPort": 8080}]}]
+                    "containers": [
+                        {
+                            "image": latest["image"],
+                            "ports": [{"containerPort": 8080}],
+                            "env": [{"name": k, "value": v} for k, v in latest["env"].items()],
+                        }
+                    ]
                 }
             },
             "traffic": service["traffic"],
@@ -328,6 +343,7 @@ EVERYWHERE = {"project", "quiet"}
 COMMANDS = {
     ("run", "deploy"): (deploy, {
         "image", "no-traffic", "tag", "port", "cpu", "memory", "add-custom-audiences", "region",
+    "update-env-vars", "remove-env-vars",
     }),
     ("run", "services", "describe"): (describe, {"format", "region"}),
     ("run", "services", "update-traffic"): (update_traffic, {

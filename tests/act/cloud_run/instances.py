@@ -81,6 +81,12 @@ def listening(port: int, pid: int, seconds: float) -> bool:
     return False
 
 
+def instance(revision: dict) -> list[str]:
+    """The command of a revision's instance: its image's server on its port, with its env."""
+    env = [f"{key}={value}" for key, value in revision["env"].items()]
+    return [str(SERVE_IMAGE), revision["image"], str(revision["port"]), *env]
+
+
 def reconcile(path: Path, service: dict) -> None:
     """Every revision a URL reaches runs (started and probed); the others are scaled to zero.
     A URL gets its front when it first exists."""
@@ -89,10 +95,7 @@ def reconcile(path: Path, service: dict) -> None:
     for name, revision in service["revisions"].items():
         pid = revision.get("pid")
         if name in reachable and not (pid and alive(pid)) and revision["ready"]:
-            revision["pid"] = start(
-                [str(SERVE_IMAGE), revision["image"], str(revision["port"])],
-                folder / f"{name}.log", cwd=folder / name,
-            )  # fmt: skip
+            revision["pid"] = start(instance(revision), folder / f"{name}.log", cwd=folder / name)
             if not listening(revision["port"], revision["pid"], 60):
                 raise GcloudError(f"Revision '{name}' did not start again: {folder / name}.log")
         elif name not in reachable and pid:

@@ -19,6 +19,12 @@ again by digest; Cloud Run: the revisions that served before the canary take the
 back), it is smoke-tested with its own golden file, and the command exits 1. Either way the step
 summary ($GITHUB_STEP_SUMMARY) says what failed and what serves now.
 
+The version served: a release tag's (v1.2.0 serves as 1.2.0), set by the server's MODEL_VERSION,
+since the image was built on main before the tag and its model.onnx carries the commit's version
+(its build, still shown as parameters.build); the smoke test expects the tag's. A release that is
+not a tag (staging: the commit's version) serves the version stamped in its model, MODEL_VERSION
+unset.
+
 The commands are the project's own (`make deploy-kubernetes`, `make smoke-kubernetes`,
 `make smoke`) and gcloud's; standard library only, so it runs on a bare runner.
 """
@@ -33,6 +39,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .release import SEMVER_TAG, version_of
 
 CANARY_TAG = "canary"  # the Cloud Run traffic tag of the canary revision
 # What the Cloud Run service runs with, as the Kubernetes Deployment does (requests/limits).
@@ -72,22 +80,32 @@ class Release:
     image: str
     golden: Path | None  # its smoke.json; None for a release made before smoke tests
 
+    @property
+    def version(self) -> str:
+        """The version the server names (MODEL_VERSION): a tag's; "" for staging, whose label is
+        the version its model already carries."""
+        return version_of(self.label) if SEMVER_TAG.fullmatch(self.label) else ""
+
     def smoke_golden(self) -> Path | None:
         return self.golden if self.golden and self.golden.is_file() else None
 
 
 class Kubernetes:
     """`make deploy-kubernetes`, `make undeploy-canary` and `make smoke-kubernetes`: kubectl with
-    the kubeconfig (and NAMESPACE) of the environment."""
+    the kubeconfig (and NAMESPACE) of the environment. MODEL_VERSION goes into the written
+    overlay (the Deployment's env), empty or not, so none is left from an earlier apply."""
 
     name = "Kubernetes"
 
-    def deploy(self, image: str, canary: bool = False) -> None:
+    def deploy(self, image: str, version: str, canary: bool = False) -> None:
         track = ["TRACK=canary"] if canary else []
-        run(["make", "--no-print-directory", "deploy-kubernetes", f"IMAGE={image}", *track])
+        run([
+            "make", "--no-print-directory", "deploy-kubernetes", f"IMAGE={image}",
+            f"MODEL_VERSION={version}", *track,
+        ])  # fmt: skip
 
-    def promote(self, image: str) -> None:
-        self.deploy(image)
+    def promote(self, image: str, version: str) -> None:
+        self.deploy(image, version)
 
     def remove_canary(self) -> None:
         run(["make", "--no-print-directory", "undeploy-canary"])
@@ -99,11 +117,15 @@ class Kubernetes:
         """The canary goes and the previous release's image is applied again, by digest."""
         self.remove_canary()
         if previous is not None:
-            self.deploy(previous.image)
+            self.deploy(previous.image, previous.version)
         return ""
 
-    def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
+    def smoke(
+        self, golden: Path, version: str, canary: bool = False, max_error_rate: float | None = None
+    ):
         settings = [f"GOLDEN={golden}", *(["TRACK=canary"] if canary else [])]
+        if version:
+            settings.append(f"VERSION={version}")
         if max_error_rate is not None:
             settings.append(f"MAX_ERROR_RATE={max_error_rate}")
         run(["make", "--no-print-directory", "smoke-kubernetes", *settings])
@@ -143,8 +165,15 @@ class CloudRun:
     def described(self) -> dict:
         return json.loads(self.gcloud("services", "describe", self.service, "--format=json"))
 
-    def deploy(self, image: str, canary: bool = False) -> None:
+    def deploy(self, image: str, version: str, canary: bool = False) -> None:
         audiences = [f"--add-custom-audiences={','.join(self.audiences)}"] if self.audiences else []
+        # A deploy keeps the service's environment and changes only what it is told (gcloud's
+        # EnvVarLiteralChanges), so the version is set, or removed, every time: a revision
+        # never inherits another release's.
+        if version:
+            env = [f"--update-env-vars=MODEL_VERSION={version}"]
+        else:
+            env = ["--remove-env-vars=MODEL_VERSION"]
         if canary:
             # The revisions serving now, by name (status.traffic names the revision behind
             # LATEST too): a failure gives them their traffic back.
@@ -160,15 +189,17 @@ class CloudRun:
             # not exist yet: main() deploys a first release straight).
             self.gcloud(
                 "deploy", self.service, f"--image={image}", "--no-traffic", f"--tag={CANARY_TAG}",
-                *CLOUD_RUN_FLAGS, *audiences,
+                *CLOUD_RUN_FLAGS, *env, *audiences,
             )  # fmt: skip
             return
-        self.gcloud("deploy", self.service, f"--image={image}", *CLOUD_RUN_FLAGS, *audiences)
+        self.gcloud(
+            "deploy", self.service, f"--image={image}", *CLOUD_RUN_FLAGS, *env, *audiences
+        )  # fmt: skip
         # After a --no-traffic deploy the traffic stays pinned to revisions by name, and a
         # plain deploy gives the new revision none: all of it to the latest.
         self.gcloud("services", "update-traffic", self.service, "--to-latest")
 
-    def promote(self, image: str) -> None:
+    def promote(self, image: str, version: str) -> None:
         """All traffic to the revision the canary tag names, the one smoke-tested: no new
         revision, and none created meanwhile by someone else can slip in as LATEST."""
         self.gcloud("services", "update-traffic", self.service, f"--to-tags={CANARY_TAG}=100")
@@ -224,11 +255,13 @@ class CloudRun:
             ]  # fmt: skip
         return run(command, secret=True).strip()
 
-    def smoke(self, golden: Path, canary: bool = False, max_error_rate: float | None = None):
+    def smoke(
+        self, golden: Path, version: str, canary: bool = False, max_error_rate: float | None = None
+    ):
         url = self.urls().get(CANARY_TAG if canary else "")
         if not url:
             raise StepFailed(f"{self.service} has no {'canary tag ' if canary else ''}URL")
-        settings = [f"URL={url}", f"GOLDEN={golden}"]
+        settings = [f"URL={url}", f"GOLDEN={golden}", *([f"VERSION={version}"] if version else [])]
         if max_error_rate is not None:
             settings.append(f"MAX_ERROR_RATE={max_error_rate}")
         run(
@@ -261,7 +294,7 @@ def smoke_or_note(target, release: Release, **options) -> None:
     if golden is None:
         print(f"::warning title=No smoke test::{release.label} has no smoke.json: not checked")
         return
-    target.smoke(golden, **options)
+    target.smoke(golden, release.version, **options)
 
 
 def deliver(
@@ -276,7 +309,7 @@ def deliver(
     outcome = Outcome()
 
     def canary_step() -> None:
-        target.deploy(new.image, canary=True)
+        target.deploy(new.image, new.version, canary=True)
         smoke_or_note(target, new, canary=True)
 
     def share_step() -> None:
@@ -287,9 +320,9 @@ def deliver(
 
     def rollout_step() -> None:
         if canary:
-            target.promote(new.image)
+            target.promote(new.image, new.version)
         else:
-            target.deploy(new.image)
+            target.deploy(new.image, new.version)
         target.remove_canary()
         smoke_or_note(target, new)
 

@@ -9,8 +9,9 @@ golden rows, checksums.
 `make release-assets` runs all three plus the SBOM. The version goes into the ONNX metadata, the
 model card and the image labels. With a deploy target, staging builds the image on main before any
 tag exists, and a tag promotes that very image: so the version is the commit's (its first 12 hex
-digits), and the release tag names that build. Without one, release.yml builds at the tag, and
-the version is the tag's (v1.2.0 -> 1.2.0).
+digits), and the release tag names that build: production serves it as the tag's version
+(MODEL_VERSION), the commit's staying visible as the model's build. Without one, release.yml
+builds at the tag, and the version is the tag's (v1.2.0 -> 1.2.0).
 """
 
 import argparse
@@ -150,13 +151,25 @@ def model_card(facts: dict[str, Any], schema: "Schema") -> str:
     onnx_check = facts["onnx"]
     parity = f"max abs diff {onnx_check['max_abs_diff']:.3g} on {onnx_check['rows']} test rows"
     labels = ", ".join(f"`{label}`" for label in schema.labels) if schema.labels else "—"
-    return f"""# Model card: {PROJECT} {facts["version"]}
+    version, commit = facts["version"], facts["git_sha"][:12]
+    if version == commit:  # built before any tag (staging): the tag's version is set when served
+        version_row = (
+            f"build `{version}` (the commit's); a release tag of it serves it as the tag's "
+            "version (`v1.2.0` → `1.2.0`, the server's `MODEL_VERSION`)"
+        )
+        run_it = f"docker run -p 8080:8080 -e MODEL_VERSION=<version> {IMAGE}:{version}"
+        title = f"build {version}"
+    else:
+        version_row = f"`{version}` (commit `{commit}`)"
+        run_it = f"docker run -p 8080:8080 {IMAGE}:{version}"
+        title = version
+    return f"""# Model card: {PROJECT} {title}
 
 {DESCRIPTION}
 
 | | |
 | --- | --- |
-| version | `{facts["version"]}` (commit `{facts["git_sha"][:12]}`) |
+| version | {version_row} |
 | task | {schema.task.replace("_", " ")} of `{schema.target}` |
 | labels | {labels} |
 | model | `{train["model"]}` (scikit-learn), {hyperparameters or "default hyperparameters"} |
@@ -188,7 +201,7 @@ To be completed by the model owner before relying on this release.
 
 ## Serving
 
-`docker run -p 8080:8080 {IMAGE}:{facts["version"]}`: Open Inference Protocol v2 on `/v2/...`,
+`{run_it}`: Open Inference Protocol v2 on `/v2/...`,
 `POST /predict` with `{PREDICT_BODY}`, Prometheus metrics on `/metrics`.
 Files of this release are listed with their SHA-256 in `SHA256SUMS`.
 """

@@ -1,11 +1,13 @@
 """Smoke-test a running server against a release's golden file: is it the released model, and does
 it answer as the release said it would?
 
-  python -m {{ cookiecutter.module_name }}.smoke URL --golden dist/smoke.json
+  python -m {{ cookiecutter.module_name }}.smoke URL --golden dist/smoke.json [--version 1.2.0]
 
 In order, each check stopping the run with one line that says what differed:
   1. GET /v2/health/ready answers 200 (retried for --wait seconds while the server starts);
-  2. GET /v2/models/<name> names the golden file's model version and the model file's sha256;
+  2. GET /v2/models/<name> names the model file's sha256 (its identity), then the version: the
+     golden file's (the version stamped in model.onnx, its build), or --version when the server
+     is told to name another (production: a release tag's, set by MODEL_VERSION);
   3. POST /predict on the golden rows answers the golden predictions: the same labels, and
      probabilities or values within the release's parity tolerance (atol + rtol * |golden|);
   4. GET /metrics: the share of requests answered 5xx is at most --max-error-rate.
@@ -76,20 +78,36 @@ def json_of(base: str, path: str, body: Any = None) -> Any:
         raise SmokeFailure(f"{path} answered 200 with a body that is not JSON") from None
 
 
-def check_model(base: str, model: dict[str, str]) -> None:
+def check_model(base: str, model: dict[str, str], version: str) -> None:
+    """The release's model file (sha256), named by `version`: the file's build or the tag's."""
     metadata = json_of(base, f"/v2/models/{model['name']}")
-    versions = metadata.get("versions") or []
-    if model["version"] not in versions:
-        raise SmokeFailure(
-            f"the served model's version is {', '.join(map(str, versions)) or 'missing'}, "
-            f"the release's is {model['version']}"
-        )
-    served = (metadata.get("parameters") or {}).get("sha256")
+    versions = [str(name) for name in metadata.get("versions") or []]
+    parameters = metadata.get("parameters") or {}
+    served = parameters.get("sha256")
     if served != model["sha256"]:
+        same = " under the same version" if version in versions else ""
         raise SmokeFailure(
             f"the served model file's sha256 is {str(served)[:12]}…, the release's model.onnx "
-            f"is {model['sha256'][:12]}…: a different model under the same version"
+            f"is {model['sha256'][:12]}…: a different model{same}"
         )
+    if version in versions:
+        return
+    # The same file, so the server names another version only by MODEL_VERSION, or without it.
+    build = model["version"]
+    if version != build and build in versions:
+        raise SmokeFailure(
+            f"the server names its model file's own version {build}, not the release's "
+            f"{version}: MODEL_VERSION={version} did not reach it"
+        )
+    if version == build == parameters.get("build"):
+        raise SmokeFailure(
+            f"the server names version {', '.join(versions)} (MODEL_VERSION) over its model "
+            f"file's own {build}, which the release expects"
+        )
+    raise SmokeFailure(
+        f"the served model's version is {', '.join(versions) or 'missing'}, the release's is "
+        f"{version}"
+    )
 
 
 def differs(got: Any, expected: float, tolerance: dict[str, float]) -> bool:
@@ -175,15 +193,19 @@ def load_golden(path: Path) -> dict:
     return golden
 
 
-def smoke(base: str, golden_path: Path, wait: float, max_error_rate: float) -> str:
+def smoke(
+    base: str, golden_path: Path, wait: float, max_error_rate: float, version: str = ""
+) -> str:
     golden = load_golden(golden_path)
     model = golden["model"]
+    version = version or model["version"]
     wait_ready(base, wait)
-    check_model(base, model)
+    check_model(base, model, version)
     rows = check_predictions(base, golden)
     errors = check_errors(base, max_error_rate)
+    build = f"build {model['version']}, " if version != model["version"] else ""
     return (
-        f"serves {model['name']} {model['version']} (sha256 {model['sha256'][:12]}…): ready, "
+        f"serves {model['name']} {version} ({build}sha256 {model['sha256'][:12]}…): ready, "
         f"metadata and {rows} golden rows match; {errors}"
     )
 
@@ -194,10 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--golden", type=Path, default=Path("dist/smoke.json"))
     parser.add_argument("--wait", type=float, default=60, help="seconds to wait for ready")
     parser.add_argument("--max-error-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--version", default="",
+        help="the version the server must name (default: the golden file's, its model's build)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     base = args.url.rstrip("/")
     try:
-        print(f"smoke: {base} {smoke(base, args.golden, args.wait, args.max_error_rate)}")
+        outcome = smoke(base, args.golden, args.wait, args.max_error_rate, args.version)
+        print(f"smoke: {base} {outcome}")
     except SmokeFailure as failure:
         print(f"smoke: {base}: {failure}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """Delivery's control flow, with the environment's commands recorded instead of run: a canary that
 passes is promoted; any failure removes the canary and brings the previous release back; the
-summary says what failed and what serves. (The template's act runs drive the same code through
+summary says what failed and what serves; a release tag's version is the one served and
+smoke-tested, staging's build serves its own. (The template's act runs drive the same code through
 the workflows with recording kubectl and gcloud.)"""
 
 import json
@@ -13,6 +14,13 @@ from {{ cookiecutter.module_name }}.delivery import Release, StepFailed, deliver
 
 NEW = "ghcr.io/acme/demo@sha256:" + "1" * 64
 OLD = "ghcr.io/acme/demo@sha256:" + "0" * 64
+
+# The steps of a canary of v1.3.0, in order: each a release tag's version, served and expected.
+STEPS = [
+    "deploy canary 111 as 1.3.0", "smoke canary new.json as 1.3.0",
+    "share 10", "smoke canary new.json max 0.01 as 1.3.0",
+    "promote 111 as 1.3.0", "remove canary", "smoke stable new.json as 1.3.0",
+]  # fmt: skip
 
 
 class Recording:
@@ -29,11 +37,11 @@ class Recording:
         if call in self.fail:
             raise StepFailed(f"smoke: http://x: {call} differed")
 
-    def deploy(self, image, canary=False):
-        self.act(f"deploy {'canary' if canary else 'stable'} {image[-3:]}")
+    def deploy(self, image, version, canary=False):
+        self.act(f"deploy {'canary' if canary else 'stable'} {image[-3:]} as {version or 'build'}")
 
-    def promote(self, image):
-        self.act(f"promote {image[-3:]}")
+    def promote(self, image, version):
+        self.act(f"promote {image[-3:]} as {version}")
 
     def remove_canary(self):
         self.act("remove canary")
@@ -44,12 +52,13 @@ class Recording:
     def roll_back(self, previous):
         self.remove_canary()
         if previous is not None:
-            self.deploy(previous.image)
+            self.deploy(previous.image, previous.version)
         return ""
 
-    def smoke(self, golden, canary=False, max_error_rate=None):
+    def smoke(self, golden, version, canary=False, max_error_rate=None):
         rate = "" if max_error_rate is None else f" max {max_error_rate}"
-        self.act(f"smoke {'canary' if canary else 'stable'} {golden.name}{rate}")
+        track = "canary" if canary else "stable"
+        self.act(f"smoke {track} {golden.name}{rate} as {version or 'build'}")
 
 
 @pytest.fixture
@@ -69,11 +78,7 @@ def canary(target, releases, previous=True):
 def test_a_healthy_canary_is_promoted(releases):
     target = Recording()
     outcome = canary(target, releases)
-    assert target.calls == [
-        "deploy canary 111", "smoke canary new.json",
-        "share 10", "smoke canary new.json max 0.01",
-        "promote 111", "remove canary", "smoke stable new.json",
-    ]  # fmt: skip
+    assert target.calls == STEPS
     assert outcome.failed is None and outcome.serving == f"v1.3.0 (`{NEW}`)"
     text = summary("Kubernetes", releases[0], outcome)
     assert text.startswith("## ✅ v1.3.0 serves (Kubernetes)") and "| rollout | ✅ passed |" in text
@@ -81,23 +86,16 @@ def test_a_healthy_canary_is_promoted(releases):
 
 @pytest.mark.parametrize(
     ("failing", "done_before_rollback"),
-    [
-        ("smoke canary new.json", ["deploy canary 111", "smoke canary new.json"]),
-        ("smoke canary new.json max 0.01", ["deploy canary 111", "smoke canary new.json",
-                                            "share 10", "smoke canary new.json max 0.01"]),
-        ("smoke stable new.json", ["deploy canary 111", "smoke canary new.json", "share 10",
-                                   "smoke canary new.json max 0.01", "promote 111",
-                                   "remove canary", "smoke stable new.json"]),
-    ],
-)  # fmt: skip
+    [(STEPS[1], STEPS[:2]), (STEPS[3], STEPS[:4]), (STEPS[6], STEPS)],
+)
 def test_any_failure_brings_the_previous_release_back(releases, failing, done_before_rollback):
     target = Recording(fail={failing})
     outcome = canary(target, releases)
     assert target.calls == [
         *done_before_rollback,
         "remove canary",
-        "deploy stable 000",
-        "smoke stable old.json",
+        "deploy stable 000 as 1.2.0",
+        "smoke stable old.json as 1.2.0",
     ]
     assert outcome.failed.endswith(f"smoke: http://x: {failing} differed")
     assert outcome.serving == f"the previous release v1.2.0 (`{OLD}`), again"
@@ -107,17 +105,17 @@ def test_any_failure_brings_the_previous_release_back(releases, failing, done_be
 
 
 def test_without_an_earlier_release_only_the_canary_goes(releases):
-    target = Recording(fail={"smoke canary new.json"})
+    target = Recording(fail={STEPS[1]})
     outcome = canary(target, releases, previous=False)
     assert target.calls[-1] == "remove canary"
     assert outcome.serving == "nothing of v1.3.0: the canary is gone, and no release came before"
 
 
 def test_a_failed_rollback_says_nobody_knows_what_serves(releases):
-    target = Recording(fail={"smoke canary new.json", "smoke stable old.json"})
+    target = Recording(fail={STEPS[1], "smoke stable old.json as 1.2.0"})
     outcome = canary(target, releases)
     assert outcome.serving.startswith("unknown: the rollback failed too; run rollback.yml")
-    assert "| rollback | ❌ smoke: http://x: smoke stable old.json differed |" in summary(
+    assert "| rollback | ❌ smoke: http://x: smoke stable old.json as 1.2.0 differed |" in summary(
         "Kubernetes", releases[0], outcome
     )
 
@@ -126,9 +124,9 @@ def test_a_release_without_a_golden_file_is_deployed_with_a_warning(releases, ca
     new = releases[0]
     target = Recording()
     deliver(target, new, Release("v0.9.0", OLD, None), False, 0, 10, 0.01)
-    assert target.calls == ["deploy stable 111", "remove canary", "smoke stable new.json"]
+    assert target.calls == ["deploy stable 111 as 1.3.0", "remove canary", STEPS[-1]]
     deliver(target, Release("v0.9.0", OLD, Path("absent.json")), None, False, 0, 10, 0.01)
-    assert target.calls[-2:] == ["deploy stable 000", "remove canary"]
+    assert target.calls[-2:] == ["deploy stable 000 as 0.9.0", "remove canary"]
     assert "v0.9.0 has no smoke.json: not checked" in capsys.readouterr().out
 
 
@@ -184,15 +182,18 @@ def test_cloud_run_canary_is_a_tagged_revision_without_traffic(releases, monkeyp
     assert fake.calls == [
         f"gcloud run services describe demo --format=json {region}",
         f"gcloud run deploy demo --image={NEW} --no-traffic --tag=canary --port=8080 --cpu=1 "
-        f"--memory=512Mi --add-custom-audiences=demo {region}",
+        f"--memory=512Mi --update-env-vars=MODEL_VERSION=1.3.0 --add-custom-audiences=demo "
+        f"{region}",
         f"gcloud run services describe demo --format=json {region}",
         token,
-        f"make --no-print-directory smoke URL=https://canary---demo.run.app GOLDEN={new.golden}",
+        f"make --no-print-directory smoke URL=https://canary---demo.run.app GOLDEN={new.golden} "
+        "VERSION=1.3.0",
         f"gcloud run services update-traffic demo --to-revisions=demo-00001-abc=100 "
         f"--remove-tags=canary {region}",
         f"gcloud run services describe demo --format=json {region}",
         token,
-        f"make --no-print-directory smoke URL=https://demo.run.app GOLDEN={old.golden}",
+        f"make --no-print-directory smoke URL=https://demo.run.app GOLDEN={old.golden} "
+        "VERSION=1.2.0",
     ]
     assert fake.smoke_env == [{"SMOKE_BEARER_TOKEN": "token-of-the-deploying-account"}] * 2
     assert (
@@ -245,6 +246,49 @@ def test_cloud_run_first_deploy_has_no_canary_and_other_errors_stop(monkeypatch,
     out = capsys.readouterr().out
     assert "::error title=Delivery failed::ERROR: (gcloud.run.services.describe) You do not " in out
     assert out.rstrip().endswith("nothing was deployed")
+
+
+def test_a_tag_is_served_as_its_version_and_staging_as_its_build(tmp_path, monkeypatch):
+    """MODEL_VERSION for each deploy and VERSION for each smoke test, as the Makefile and gcloud
+    get them: the tag's version in production (and the previous tag's after a rollback); staging,
+    whose release is the commit's version, sets none and removes any left on its service."""
+    assert Release("v1.3.0-rc.1", NEW, None).version == "1.3.0-rc.1"
+    assert Release("3f9a2c1d0e4b", NEW, None).version == ""
+    golden = tmp_path / "smoke.json"
+    golden.write_text("{}")
+    commands: list[str] = []
+
+    def recorded(command, env=None, secret=False):
+        commands.append(" ".join(command))
+        if "TRACK=canary" in command and "smoke-kubernetes" in command:
+            raise StepFailed("smoke: http://127.0.0.1:18080: row 0 differed")
+        return ""
+
+    monkeypatch.setattr(delivery, "run", recorded)
+    new, old = Release("v1.3.0", NEW, golden), Release("v1.2.0", OLD, golden)
+    deliver(delivery.Kubernetes(), new, old, True, 0, 10, 0.01)
+    make = "make --no-print-directory"
+    assert commands == [
+        f"{make} deploy-kubernetes IMAGE={NEW} MODEL_VERSION=1.3.0 TRACK=canary",
+        f"{make} smoke-kubernetes GOLDEN={golden} TRACK=canary VERSION=1.3.0",
+        f"{make} undeploy-canary",
+        f"{make} deploy-kubernetes IMAGE={OLD} MODEL_VERSION=1.2.0",
+        f"{make} smoke-kubernetes GOLDEN={golden} VERSION=1.2.0",
+    ]
+    commands.clear()
+    deliver(delivery.Kubernetes(), Release("3f9a2c1d0e4b", NEW, golden), None, False, 0, 10, 0.01)
+    assert commands == [
+        f"{make} deploy-kubernetes IMAGE={NEW} MODEL_VERSION=",
+        f"{make} undeploy-canary",
+        f"{make} smoke-kubernetes GOLDEN={golden}",
+    ]
+    fake = FakeCloudRun()
+    monkeypatch.setattr(delivery, "run", fake.run)
+    staging = Release("3f9a2c1d0e4b", NEW, golden)
+    deliver(delivery.CloudRun("demo-staging", "europe-west1"), staging, None, False, 0, 10, 0.01)
+    [deploy] = [call for call in fake.calls if call.startswith("gcloud run deploy")]
+    assert "--remove-env-vars=MODEL_VERSION" in deploy.split()
+    assert not any("VERSION=" in call for call in fake.calls if call.startswith("make"))
 
 
 def test_a_failed_command_is_named_by_its_own_last_line_not_makes():

@@ -1,4 +1,5 @@
-"""Release rules that need no pipeline run: which tags release, and the promotion rule."""
+"""Release rules that need no pipeline run: which tags release, the promotion rule, and what the
+model card says of the version."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 
 from {{ cookiecutter.module_name }}.errors import PipelineError
 from {{ cookiecutter.module_name }}.params import load_params
-from {{ cookiecutter.module_name }}.release import commit_version, promote, version_of
+from {{ cookiecutter.module_name }}.release import commit_version, model_card, promote, version_of
 
 
 @pytest.mark.parametrize(
@@ -69,3 +70,23 @@ def test_promotion_names_the_tags_when_the_files_name_commits(tmp_path):
     candidate, _ = metrics(tmp_path, "candidate.json", "3f9a2c1d0e4b", 0.90)
     said = promote(candidate, latest, False, release="v1.3.0", latest_release="v1.2.0")
     assert said.startswith("release: promotion: v1.3.0 against the latest release v1.2.0:")
+
+
+def test_the_model_card_says_how_a_build_before_the_tag_is_served(schema, params):
+    """A staged build's card (the release notes of the tag that promotes it) names the commit's
+    version as the build and says the tag's version is the one served; a tag's build is that
+    version."""
+    sha = "3f9a2c1d0e4b" + "7" * 28
+    facts = {
+        "git_sha": sha, "data_version": "0a1b2c3d", "scores": {"accuracy": 0.9},
+        "data": {"train": 80, "test": 20}, "onnx": {"max_abs_diff": 1e-7, "rows": 20},
+        "params": params,
+    }  # fmt: skip
+    staged = model_card({**facts, "version": "3f9a2c1d0e4b"}, schema)
+    assert staged.splitlines()[0].endswith(" build 3f9a2c1d0e4b")
+    assert "| version | build `3f9a2c1d0e4b` (the commit's); a release tag of it serves" in staged
+    assert "-e MODEL_VERSION=<version> " in staged and staged.count("MODEL_VERSION") == 2
+    tagged = model_card({**facts, "version": "1.3.0"}, schema)
+    assert tagged.splitlines()[0].endswith(" 1.3.0")
+    assert "| version | `1.3.0` (commit `3f9a2c1d0e4b`) |" in tagged
+    assert "MODEL_VERSION" not in tagged

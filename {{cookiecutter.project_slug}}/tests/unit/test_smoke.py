@@ -1,5 +1,6 @@
 """`make smoke` against a real server (`python -m ...serve`, as `make serve` runs it): it passes on
-the release's own model and names what differs on another one."""
+the release's own model and names what differs on another one; with a deploy target, production
+serves a commit's build as its release tag's version (MODEL_VERSION), which `--version` expects."""
 
 import hashlib
 import json
@@ -21,12 +22,14 @@ from {{ cookiecutter.module_name }}.stages.train import train
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = "{{ cookiecutter.module_name }}.serve"
 NAME = "{{ cookiecutter.project_slug }}"
+BUILD = "3f9a2c1d0e4b"  # a commit's version: the model of an image staging built before any tag
 
 
 @pytest.fixture(scope="module")
 def models(train_test, schema, params, tmp_path_factory) -> dict[str, Path]:
-    """The release's model, the same model stamped from another commit, and a model trained on
-    half the rows (another model): each as a file."""
+    """The release's model, the same model stamped from another commit, a model trained on half
+    the rows (another model), and the model as staging builds it (versioned by its commit): each
+    as a file."""
     folder = tmp_path_factory.mktemp("models")
     rows, seed = train_test[0], params["base"]["seed"]
     fitted = train(rows, schema, params["train"], seed)
@@ -35,6 +38,7 @@ def models(train_test, schema, params, tmp_path_factory) -> dict[str, Path]:
         "released": convert(fitted, schema, model_version="1.2.0", git_sha="a" * 40),
         "restamped": convert(fitted, schema, model_version="1.2.0", git_sha="b" * 40),
         "retrained": convert(other, schema, model_version="1.2.0", git_sha="a" * 40),
+        "staged": convert(fitted, schema, model_version=BUILD, git_sha=BUILD + "c" * 28),
     }
     for name, content in files.items():
         (folder / f"{name}.onnx").write_bytes(content)
@@ -49,15 +53,16 @@ def golden_file(models, train_test, schema, params, tmp_path_factory) -> Path:
     return path
 
 
-def serving(model: Path):
-    """A server on a free loopback port, started as `make serve` starts it; yields its URL."""
+def serving(model: Path, version: str = ""):
+    """A server on a free loopback port, started as `make serve` starts it (MODEL_VERSION:
+    `version`); yields its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", SERVE, "--model", str(model), "--port", str(port), "--name", NAME],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "MODEL_VERSION": version},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -142,6 +147,58 @@ def test_smoke_names_a_wrong_version_and_a_missing_server(
     assert "no answer on /v2/health/ready" in capsys.readouterr().err
     assert main([released_url, "--golden", str(tmp_path / "absent.json")]) == 1
     assert "no golden file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def staged_golden(models, train_test, schema, params, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("staged") / "smoke.json"
+    content = golden(models["staged"].read_bytes(), train_test[1], schema, params["export"])
+    path.write_text(json.dumps(content))
+    return path
+
+
+def smoke_lines(capsys, *argv: str) -> tuple[int, str]:
+    code = main([*argv, "--wait", "5"])
+    captured = capsys.readouterr()
+    assert len((captured.out + captured.err).strip().splitlines()) == 1, captured
+    return code, (captured.out + captured.err).strip()
+
+
+def test_a_build_served_as_its_release_passes_with_that_version(models, staged_golden, capsys):
+    """A commit's build served with MODEL_VERSION=1.2.0 (production, after `git tag v1.2.0`):
+    the smoke test expects 1.2.0 and still checks the file's sha256; the golden file's own
+    version (the build's) is what staging expects, and a version the server was not given, or
+    one it lacks, is named without mixing a release's version with a commit's."""
+    assert json.loads(staged_golden.read_text())["model"]["version"] == BUILD
+    golden_file = str(staged_golden)
+    for url in serving(models["staged"], version="1.2.0"):
+        code, line = smoke_lines(capsys, url, "--golden", golden_file, "--version", "1.2.0")
+        assert code == 0 and line.startswith(f"smoke: {url} serves {NAME} 1.2.0 (build {BUILD}, ")
+        code, line = smoke_lines(capsys, url, "--golden", golden_file, "--version", "1.3.0")
+        assert code == 1
+        assert line.endswith("the served model's version is 1.2.0, the release's is 1.3.0")
+        code, line = smoke_lines(capsys, url, "--golden", golden_file)
+        assert code == 1 and line.endswith(
+            f"the server names version 1.2.0 (MODEL_VERSION) over its model file's own {BUILD}, "
+            "which the release expects"
+        )
+    for url in serving(models["staged"]):
+        code, line = smoke_lines(capsys, url, "--golden", golden_file)
+        assert code == 0 and line.startswith(f"smoke: {url} serves {NAME} {BUILD} (sha256 ")
+        code, line = smoke_lines(capsys, url, "--golden", golden_file, "--version", "1.2.0")
+        assert code == 1 and line.endswith(
+            f"the server names its model file's own version {BUILD}, not the release's 1.2.0: "
+            "MODEL_VERSION=1.2.0 did not reach it"
+        )
+
+
+def test_the_sha256_is_checked_whatever_version_is_served(models, golden_file, capsys):
+    """The version is a name; the model file's sha256 is its identity (here the release's
+    version is served, by MODEL_VERSION, over another file)."""
+    for url in serving(models["retrained"], version="1.3.0"):
+        code, line = smoke_lines(capsys, url, "--golden", str(golden_file), "--version", "1.3.0")
+    assert code == 1 and line.startswith(f"smoke: {url}: the served model file's sha256 is ")
+    assert line.endswith("a different model under the same version")
 
 
 def test_the_error_rate_counts_5xx_answers_of_every_route():
