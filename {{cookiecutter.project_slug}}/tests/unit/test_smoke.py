@@ -45,12 +45,17 @@ def models(train_test, schema, params, tmp_path_factory) -> dict[str, Path]:
     return {name: folder / f"{name}.onnx" for name in files}
 
 
+def write_golden(model: Path, folder: Path, train_test, schema, params) -> Path:
+    """The smoke.json `make release-assets` writes for this model, in `folder`."""
+    path = folder / "smoke.json"
+    path.write_text(json.dumps(golden(model.read_bytes(), train_test[1], schema, params["export"])))
+    return path
+
+
 @pytest.fixture(scope="module")
 def golden_file(models, train_test, schema, params, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("golden") / "smoke.json"
-    content = golden(models["released"].read_bytes(), train_test[1], schema, params["export"])
-    path.write_text(json.dumps(content))
-    return path
+    folder = tmp_path_factory.mktemp("golden")
+    return write_golden(models["released"], folder, train_test, schema, params)
 
 
 def serving(model: Path, version: str = ""):
@@ -151,10 +156,8 @@ def test_smoke_names_a_wrong_version_and_a_missing_server(
 
 @pytest.fixture(scope="module")
 def staged_golden(models, train_test, schema, params, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("staged") / "smoke.json"
-    content = golden(models["staged"].read_bytes(), train_test[1], schema, params["export"])
-    path.write_text(json.dumps(content))
-    return path
+    folder = tmp_path_factory.mktemp("staged")
+    return write_golden(models["staged"], folder, train_test, schema, params)
 
 
 def smoke_lines(capsys, *argv: str) -> tuple[int, str]:
