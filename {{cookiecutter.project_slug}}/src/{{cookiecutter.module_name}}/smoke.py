@@ -1,7 +1,7 @@
 """Smoke-test a running server against a release's golden file: is it the released model, and does
 it answer as the release said it would?
 
-  python -m {{ cookiecutter.module_name }}.smoke URL --golden dist/smoke.json [--version 1.2.0]
+  python -m {{ cookiecutter.module_name }}.smoke URL --golden FILE [--version 1.2.0]
 
 In order, each check stopping the run with one line that says what differed:
   1. GET /v2/health/ready answers 200 (retried for --wait seconds while the server starts);

@@ -7,7 +7,12 @@ import pytest
 
 from {{ cookiecutter.module_name }}.errors import PipelineError
 from {{ cookiecutter.module_name }}.params import load_params
-from {{ cookiecutter.module_name }}.release import commit_version, model_card, promote, version_of
+from {{ cookiecutter.module_name }}.release import (
+    commit_version,
+    model_card,
+    promote,
+    version_of,
+)
 
 
 @pytest.mark.parametrize(
