@@ -150,6 +150,61 @@ def test_predict_takes_null_as_a_gap(app, rows, schema):
     assert len(response.json()["predictions"]) == 2
 
 
+def test_requests_one_after_another_each_get_their_own_answer(app, rows, schema):
+    """Small batches reuse their arrays from one request to the next (Codec.numeric_feed): each
+    request's answer is still its own rows', gaps included, whatever came before."""
+    _, records = rows
+    records = [dict.fromkeys(schema.features), *records]  # the first row is all gaps
+    whole = call(app, "POST", "/predict", {"records": records}).json()["predictions"]
+    for size in (1, 2, 1, 3, 2):
+        for start in range(len(records) - size + 1):
+            response = call(app, "POST", "/predict", {"records": records[start : start + size]})
+            assert response.status == 200, response.body
+            got, want = response.json()["predictions"], whole[start : start + size]
+            if schema.is_classification:
+                assert [p["label"] for p in got] == [p["label"] for p in want]
+                got = [list(p["probabilities"].values()) for p in got]
+                want = [list(p["probabilities"].values()) for p in want]
+            else:
+                got, want = [p["value"] for p in got], [p["value"] for p in want]
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_feed_run_off_the_event_loop_is_never_reused(served, rows, schema):
+    """Only batches the event loop runs itself (up to INLINE_ROWS rows) reuse arrays; a larger
+    one goes to the inference thread, and a later request must not overwrite its feed."""
+    if not schema.numeric:
+        pytest.skip("no numeric feature")
+    _, records = rows
+    codec = App(served, Limits(inline_rows=1)).codec
+    first = json.dumps({"records": records[:2]}).encode()
+    feed, _, _ = codec.predict_feed(first, keep=True)
+    before = {name: array.copy() for name, array in feed.items()}
+    codec.predict_feed(json.dumps({"records": records[2:4]}).encode(), keep=True)
+    for name, array in feed.items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+def test_answers_carry_every_number_and_null_for_the_rest(served, rows):
+    """/predict's answer is written from pieces made once; it must parse to what a JSON encoder
+    writes for the same predictions, NaN and infinity as null (strict JSON has neither)."""
+    _, records = rows
+    codec = App(served).codec
+    feed, _, _ = codec.predict_feed(json.dumps({"records": records[:3]}).encode())
+    outputs = served.run(feed)
+    assert json.loads(codec.predict_reply(outputs)) == {
+        "model_version": served.version,
+        "predictions": codec.predictions(outputs),
+    }
+    name = "probabilities" if served.labels else "variable"
+    outputs[name].flat[:2] = [np.nan, np.inf]
+    answer = json.loads(codec.predict_reply(outputs))["predictions"]
+    if served.labels:
+        assert list(answer[0]["probabilities"].values())[:2] == [None, None]
+    else:
+        assert [answer[0]["value"], answer[1]["value"]] == [None, None]
+
+
 def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
     """(method, path, body, headers, status, what the error must say)."""
     first = next(iter(served.features))
@@ -234,6 +289,21 @@ def test_metrics_follow_prometheus_conventions(app, served, rows):
     info = value("model_info", name=MODEL_NAME, version="1.2.0", sha256=served.sha256)
     assert info == 1
     assert value("model_predicted_rows_total") == len(records)
+
+
+def test_latency_buckets_hold_their_bounds(served):
+    """A request that took exactly a bucket's bound counts in that bucket (Prometheus `le`)."""
+    app = start_up(App(served))
+    for seconds in (0.0005, 0.00051, 2.5, 9.0):
+        app.metrics.observe("/predict", "POST", 200, seconds)
+    buckets = {
+        sample.labels["le"]: sample.value
+        for family in text_string_to_metric_families(call(app, "GET", "/metrics").body.decode())
+        for sample in family.samples
+        if sample.name == "http_request_duration_seconds_bucket"
+        and sample.labels["route"] == "/predict"
+    }
+    assert (buckets["0.0005"], buckets["0.001"], buckets["2.5"], buckets["+Inf"]) == (1, 2, 3, 4)
 
 
 def test_predictions_are_logged_for_drift_checks(served, rows, schema, tmp_path):

@@ -13,7 +13,9 @@ Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data
 
 Modules: `settings` (every limit, flags and environment), `model` (the onnxruntime session),
 `protocol` (typed decoding straight to the model's feed, answers), `app` (the ASGI app), `http`
-(uvicorn's protocol with header limits), `metrics` (Prometheus, prediction log), `openapi`, `cli`.
+(uvicorn's protocol with head and body deadlines and a header limit), `metrics` (Prometheus,
+prediction log), `openapi`, `cli`.
+
 Bad input is answered with 4xx and {"error": "<what is wrong>"}; it never reaches a 5xx.
 """
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
 def uvicorn_options(limits: Limits) -> dict[str, Any]:
     """How uvicorn runs the app, here and in the tests that start a real server."""
     return {
-        "http": guarded_protocol(limits),  # httptools, with header limits
+        "http": guarded_protocol(limits),  # httptools, with deadlines and a header limit
         "loop": "auto",  # uvloop where installed
         "ws": "none",
         "lifespan": "on",
