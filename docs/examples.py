@@ -73,14 +73,21 @@ def write_release_snippets(project: Path) -> None:
 
 def call(base: str, method: str, path: str, body: object = None) -> tuple[int, str, str]:
     """(status, content type, body) of one request; 4xx answers are results, not errors."""
-    data = None if body is None else json.dumps(body).encode()
+    status, headers, text = call_with_headers(base, method, path, body)
+    return status, headers["Content-Type"], text
+
+
+def call_with_headers(
+    base: str, method: str, path: str, body: object = None, content_type: str = "application/json"
+) -> tuple[int, dict[str, str], str]:
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
+    request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode()
+            return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read().decode()
+        return error.code, dict(error.headers), error.read().decode()
 
 
 def compact(value: object) -> str:
@@ -101,13 +108,33 @@ def compact(value: object) -> str:
     return re.sub(r"\{\n([^{}]*?)\n\s*\}", one_line, text)
 
 
-def exchange(base: str, method: str, path: str, body: object = None) -> list[str]:
-    status, kind, text = call(base, method, path, body)
+def exchange(
+    base: str,
+    method: str,
+    path: str,
+    body: object = None,
+    content_type: str = "application/json",
+    show: tuple[str, ...] = (),
+) -> list[str]:
+    """A request and its answer as markdown: the body sent (JSON, or text when `content_type`
+    says so), the status, the headers named in `show`, and the answer."""
+    status, headers, text = call_with_headers(base, method, path, body, content_type)
+    kind = headers["Content-Type"]
     shown = compact(json.loads(text)) if "json" in kind else text.strip()
-    lines = [f"`{method} {path}`", ""]
+    lines = [
+        f"`{method} {path}`"
+        + (
+            ""
+            if body is None or "json" in content_type
+            else f" with `Content-Type: {content_type}`"
+        ),
+        "",
+    ]
     if body is not None:
-        lines += ["```json", compact(body), "```", ""]
-    lines += [f"→ `{status}`", "", "```" + ("json" if "json" in kind else "text"), shown, "```", ""]
+        sent = compact(body) if not isinstance(body, bytes) else body.decode()
+        lines += ["```" + ("json" if "json" in content_type else "text"), sent, "```", ""]
+    answer = f"→ `{status}`" + "".join(f", `{name}: {headers[name]}`" for name in show)
+    lines += [answer, "", "```" + ("json" if "json" in kind else "text"), shown, "```", ""]
     return lines
 
 
@@ -164,12 +191,21 @@ def write_api_snippet(project: Path) -> None:
             "",
             *exchange(base, "POST", "/predict", {"records": [{**records[0], "colour": "red"}]}),
             *exchange(base, "POST", "/predict", {"records": [{**records[0], features[1]: "7"}]}),
+            *exchange(base, "GET", "/predict", show=("Allow",)),
+            *exchange(base, "POST", "/predict", b"records=1", content_type="text/plain"),
         ]
         status, _, metrics = call(base, "GET", "/metrics")
         kept = [
             line
             for line in metrics.splitlines()
-            if line.startswith(("model_info", "model_predicted_rows_total", "http_requests_total"))
+            if line.startswith(
+                (
+                    "model_info",
+                    "model_predicted_rows_total",
+                    "model_runs_total",
+                    "http_requests_total",
+                )
+            )
         ]
         lines += ["### /metrics (excerpt)", "", f"→ `{status}`", "", "```text", *kept, "```"]
     finally:

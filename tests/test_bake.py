@@ -70,6 +70,7 @@ COMMON_FILES = {
     "src/{module}/serve/__init__.py",
     "src/{module}/serve/__main__.py",
     "src/{module}/serve/app.py",
+    "src/{module}/serve/batching.py",
     "src/{module}/serve/cli.py",
     "src/{module}/serve/http.py",
     "src/{module}/serve/metrics.py",

@@ -56,6 +56,20 @@ class Response:
 
 def call(app: App, method: str, path: str, body: Any = None, headers: dict | None = None):
     """One request through the ASGI app, in process: bytes go as they are, anything else as JSON."""
+    return asyncio.run(request(app, method, path, body, headers))
+
+
+def call_together(app: App, requests: list[tuple]) -> list[Response]:
+    """Requests (each `call`'s arguments after the app) started at once in one event loop, as a
+    server starts those that arrived together; their responses in the same order."""
+
+    async def together():
+        return await asyncio.gather(*(request(app, *arguments) for arguments in requests))
+
+    return asyncio.run(together())
+
+
+async def request(app: App, method: str, path: str, body: Any = None, headers: dict | None = None):
     raw = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
     sent: list[dict] = []
 
@@ -74,7 +88,7 @@ def call(app: App, method: str, path: str, body: Any = None, headers: dict | Non
             for key, value in {"content-length": str(len(raw)), **(headers or {})}.items()
         ],
     }
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     start, content = sent
     return Response(
         start["status"],

@@ -3,11 +3,20 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from asgi_client import INFER, MODEL_NAME, call, records_of, start_up, tensors_of
+from asgi_client import (
+    INFER,
+    MODEL_NAME,
+    call,
+    call_together,
+    records_of,
+    start_up,
+    tensors_of,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -183,6 +192,98 @@ def test_a_feed_run_off_the_event_loop_is_never_reused(served, rows, schema):
     codec.predict_feed(json.dumps({"records": records[2:4]}).encode(), keep=True)
     for name, array in feed.items():
         np.testing.assert_array_equal(array, before[name])
+
+
+def model_runs(app: App) -> int:
+    metrics = call(app, "GET", "/metrics").body.decode()
+    return int(float(re.search(r"^model_runs_total (\S+)$", metrics, re.M).group(1)))
+
+
+def mixed_requests(records: list[dict], served: ServedModel) -> list[tuple]:
+    """/predict and infer requests of 1 to 3 rows, overlapping, as many clients send them."""
+    requests = []
+    for start in range(len(records) - 2):
+        size = 1 + start % 3
+        part = records[start : start + size]
+        requests.append(("POST", "/predict", {"records": part}))
+        requests.append(("POST", INFER, {"inputs": tensors_of(part, served)}))
+    return requests
+
+
+@pytest.mark.parametrize("coalesce_rows", [64, 4, 0])
+def test_requests_waiting_at_once_share_model_calls_and_keep_their_own_answers(
+    served, rows, coalesce_rows
+):
+    """Requests started together run as one model call per route (up to COALESCE_ROWS rows; 0:
+    each alone), and each answer is the one that request gets alone."""
+    _, records = rows
+    requests = mixed_requests(records, served)
+    app = start_up(App(served, Limits(coalesce_rows=coalesce_rows)))
+    alone = [call(app, *request).json() for request in requests]
+    before = model_runs(app)
+    assert before == len(requests)  # one by one: a call each
+    together = call_together(app, requests)
+    assert [response.status for response in together] == [200] * len(requests)
+    for got, want in zip(together, alone, strict=True):
+        got = got.json()
+        if "predictions" in want:
+            assert [p.get("label") for p in got["predictions"]] == [
+                p.get("label") for p in want["predictions"]
+            ]
+            got_values = [p.get("value", p.get("probabilities")) for p in got["predictions"]]
+            want_values = [p.get("value", p.get("probabilities")) for p in want["predictions"]]
+            if served.labels:
+                got_values = [list(v.values()) for v in got_values]
+                want_values = [list(v.values()) for v in want_values]
+            np.testing.assert_allclose(got_values, want_values, rtol=1e-5, atol=1e-6)
+        else:
+            for got_output, want_output in zip(got["outputs"], want["outputs"], strict=True):
+                assert got_output["shape"] == want_output["shape"]
+                if want_output["datatype"] == "BYTES":
+                    assert got_output["data"] == want_output["data"]
+                else:
+                    np.testing.assert_allclose(
+                        got_output["data"], want_output["data"], rtol=1e-5, atol=1e-6
+                    )
+    sizes = [1 + start % 3 for start in range(len(records) - 2)]
+    assert model_runs(app) - before == 2 * expected_runs(sizes, coalesce_rows)
+    if coalesce_rows >= sum(sizes):
+        assert model_runs(app) - before == 2  # one call per route
+
+
+def expected_runs(sizes: list[int], coalesce_rows: int) -> int:
+    """Model calls for requests of these sizes arriving together: a request of more than half of
+    COALESCE_ROWS runs alone (nothing else would fit), the others fill batches in arrival order."""
+    runs = waiting = 0
+    for size in sizes:
+        if size * 2 > coalesce_rows:
+            runs += 1
+            continue
+        if waiting + size > coalesce_rows:
+            runs, waiting = runs + 1, 0
+        waiting += size
+    return runs + (waiting > 0)
+
+
+def test_a_failed_batch_answers_each_of_its_requests_and_the_next_batch_runs(
+    served, rows, monkeypatch
+):
+    """A model call that fails (a bug of ours) fails each request that waited for it with a 500,
+    and is gone: the next requests run."""
+    _, records = rows
+    requests = [("POST", "/predict", {"records": records[i : i + 1]}) for i in range(4)]
+    app = start_up(App(served))
+    run = served.run
+
+    def failing(feed):
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(served, "run", failing)
+    failed = call_together(app, requests)
+    assert [response.status for response in failed] == [500] * 4
+    assert all("internal error" in response.json()["error"] for response in failed)
+    monkeypatch.setattr(served, "run", run)
+    assert [response.status for response in call_together(app, requests)] == [200] * 4
 
 
 def test_answers_carry_every_number_and_null_for_the_rest(served, rows):

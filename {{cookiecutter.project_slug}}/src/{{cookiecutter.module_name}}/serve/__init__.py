@@ -12,7 +12,8 @@ Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data
   GET  /openapi.json   this server's OpenAPI 3.1 document
 
 Modules: `settings` (every limit, flags and environment), `model` (the onnxruntime session),
-`protocol` (typed decoding straight to the model's feed, answers), `app` (the ASGI app), `http`
+`protocol` (typed decoding straight to the model's feed, answers), `batching` (requests waiting
+at once share one model call), `app` (the ASGI app), `http`
 (uvicorn's protocol with head and body deadlines and a header limit), `metrics` (Prometheus,
 prediction log), `openapi`, `cli`.
 

@@ -1,8 +1,9 @@
 """The ASGI app: a few routes, JSON in and out, every request's work bounded; no framework.
 
 Small requests run start to end on the event loop: their inference takes less than a hand-off to
-a thread would. A larger batch runs in the inference thread (decoding too, for a large body), so
-the loop keeps answering health checks and small requests meanwhile.
+a thread would, and those waiting at the same time run as one batch (`batching`, COALESCE_ROWS).
+A larger batch runs in the inference thread (decoding too, for a large body), so the loop keeps
+answering health checks and small requests meanwhile.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import openapi
+from .batching import Coalescer, join_feeds
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, PredictionLog
 from .model import ServedModel
@@ -66,6 +68,10 @@ class App:
         # than cores would only queue. Replicas scale.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self.buffered = 0  # request and response bytes held now, all requests together
+        # Small requests waiting at once, one model call: /predict's records packed together,
+        # infer's feeds joined input by input.
+        self.predicts = Coalescer(self.records_feed, self.run_model, self.limits.coalesce_rows)
+        self.infers = Coalescer(join_feeds, self.run_model, self.limits.coalesce_rows)
         self.metadata = self.codec.encode(model.metadata())
         self.openapi = self.codec.encode(openapi.document(model, self.limits))
         get, post = frozenset({"GET", "HEAD"}), frozenset({"POST"})
@@ -127,10 +133,13 @@ class App:
         body = self.non_empty(request.body)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
-            reply, rows, log = await self.in_thread(self.infer_job, body, self.log_this())
+            reply, rows, log = await self.model_in_thread(self.infer_job, body, self.log_this())
         else:
             feed, rows, wanted, request_id = self.codec.infer_feed(body)
-            outputs = await self.run(feed, rows)
+            if rows <= self.limits.inline_rows:
+                outputs = await self.infers.submit(feed, rows)
+            else:
+                outputs = await self.model_in_thread(self.model.run, feed)
             response = self.codec.infer_response(outputs, wanted, request_id)
             reply = self.codec.encode(response)
             log = (feed, outputs) if self.log_this() else None
@@ -152,11 +161,15 @@ class App:
         body = self.non_empty(request.body)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
-            reply, rows, log = await self.in_thread(self.predict_job, body, self.log_this())
+            reply, rows, log = await self.model_in_thread(self.predict_job, body, self.log_this())
         else:
-            # Kept arrays (`Codec.numeric_feed`) only for a batch the loop runs at once.
-            feed, rows, records = self.codec.predict_feed(body, keep=True)
-            outputs = await self.run(feed, rows)
+            records = self.codec.predict_records(body)
+            rows = len(records)
+            if rows <= self.limits.inline_rows:
+                outputs = await self.predicts.submit(records, rows)
+            else:
+                feed = self.codec.records_feed(records, rows, keep=False)
+                outputs = await self.model_in_thread(self.model.run, feed)
             reply = self.codec.predict_reply(outputs)
             log = None
             if self.log_this():
@@ -174,11 +187,23 @@ class App:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def run(self, feed: dict, rows: int) -> dict:
-        """Small batches inline (microseconds), larger ones in the inference thread."""
-        if rows <= self.limits.inline_rows:
-            return self.model.run(feed)
-        return await self.in_thread(self.model.run, feed)
+    def run_model(self, feed: dict) -> dict:
+        """The model on the event loop (the inference thread's runs are counted by the caller:
+        the metrics are the loop's alone)."""
+        self.metrics.runs += 1
+        return self.model.run(feed)
+
+    def records_feed(self, parts: list[list[tuple]], rows: int) -> dict:
+        """/predict requests' records as one feed, in kept arrays (`Codec.numeric_feed`): the
+        coalescer runs it on the loop at once."""
+        records = parts[0] if len(parts) == 1 else [row for part in parts for row in part]
+        return self.codec.records_feed(records, rows, keep=True)
+
+    async def model_in_thread(self, job: Callable, *args: Any) -> Any:
+        """A job that runs the model once, in the inference thread; counted here, on the loop."""
+        result = await self.in_thread(job, *args)
+        self.metrics.runs += 1
+        return result
 
     async def in_thread(self, job: Callable, *args: Any) -> Any:
         future = asyncio.get_running_loop().run_in_executor(self.executor, job, *args)

@@ -51,6 +51,7 @@ class Metrics:
     def __init__(self, model: ServedModel):
         self.started = time.time()
         self.rows = 0  # rows predicted
+        self.runs = 0  # model calls: fewer than requests when waiting requests ran together
         # (route, method, status) -> [requests, when first counted, that route and method's Latency]
         self.series: dict[tuple[str, str, int], list[Any]] = {}
         self.latency: dict[tuple[str, str], Latency] = {}
@@ -105,6 +106,12 @@ class Metrics:
             "model_predicted_rows",
             "Rows predicted by the model.",
             value=self.rows,
+            created=self.started,
+        )
+        yield CounterMetricFamily(
+            "model_runs",
+            "Model calls; small requests waiting at once share one (COALESCE_ROWS).",
+            value=self.runs,
             created=self.started,
         )
         info = GaugeMetricFamily(

@@ -156,6 +156,11 @@ class Codec:
     ) -> tuple[dict[str, np.ndarray], int, list[tuple]]:
         """The feed, its rows, and the records as tuples in `self.order` (for the prediction log).
         `keep`: the numbers may go into kept arrays (`numeric_feed`)."""
+        tuples = self.predict_records(body)
+        return self.records_feed(tuples, len(tuples), keep), len(tuples), tuples
+
+    def predict_records(self, body: bytes) -> list[tuple]:
+        """A /predict body's records as tuples in `self.order`, checked against the limits."""
         try:
             records = _decode(self.records, body).records
         except RequestError as err:
@@ -163,7 +168,10 @@ class Codec:
         rows = len(records)
         self.check_rows(rows)
         self.check_response(rows, self.prediction_bytes)
-        tuples = list(map(astuple, records))
+        return list(map(astuple, records))
+
+    def records_feed(self, tuples: list[tuple], rows: int, keep: bool) -> dict[str, np.ndarray]:
+        """The model's feed for records (of one request, or of several run as one batch)."""
         feed = self.numeric_feed(tuples, rows, keep)
         if self.model.categorical:
             numeric = len(self.model.numeric)
@@ -172,7 +180,7 @@ class Codec:
                 # "" is the missing category the model was trained with (features.MISSING_CATEGORY).
                 values = ["" if value is None else value for value in column]
                 feed[name] = np.array(values, dtype=object)[:, None]
-        return feed, rows, tuples
+        return feed
 
     def numeric_feed(self, tuples: list[tuple], rows: int, keep: bool) -> dict[str, np.ndarray]:
         """The numeric features' [rows, 1] float32 arrays, null read as NaN (a gap the model
@@ -183,7 +191,8 @@ class Codec:
         KEPT_FEED_ROWS) goes into a block and views kept for its row count: making 30 array views
         and their dict costs about 45,000 instructions, a third of all a one-row request adds to
         the floor and the model. The next such request overwrites them, so the caller runs a kept
-        feed on the loop right away (`App.run`), before any other request can start. Kept blocks
+        feed on the loop right away (`batching.Coalescer.flush`), before any other request can
+        start. Kept blocks
         take at most 8 bytes x features x 2,080 (rows 1 to 64 summed): 500 KiB for 30 features.
         """
         numeric = len(self.model.numeric)

@@ -35,6 +35,9 @@ class Limits:
     max_connections: int = 256
     # Batches up to this many rows run on the event loop: a thread hand-off costs more than they do.
     inline_rows: int = 64
+    # Small requests waiting at once run as one model call of up to this many rows (batching.py);
+    # 0 or 1: each request alone.
+    coalesce_rows: int = 64
 
 
 # (field, environment variable, what it bounds): the flag is the field with dashes.
@@ -50,6 +53,7 @@ SETTINGS = (
     ("keep_alive_timeout", "KEEP_ALIVE_TIMEOUT", "seconds an idle connection stays open"),
     ("max_connections", "MAX_CONNECTIONS", "open connections before new requests get 503"),
     ("inline_rows", "INLINE_ROWS", "rows run on the event loop; larger batches in a thread"),
+    ("coalesce_rows", "COALESCE_ROWS", "rows of waiting requests run as one batch (0: off)"),
 )
 
 
@@ -90,7 +94,7 @@ def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
     bad = [
         variable
         for name, variable, _ in SETTINGS
-        if getattr(args, name) < (0 if name == "inline_rows" else 1e-9)
+        if getattr(args, name) < (0 if name in ("inline_rows", "coalesce_rows") else 1e-9)
     ]
     if args.threads < 1:
         bad.insert(0, "ORT_THREADS")
