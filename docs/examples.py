@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 from snippets import SNIPPETS, bake
@@ -79,15 +80,15 @@ def call(base: str, method: str, path: str, body: object = None) -> tuple[int, s
 
 def call_with_headers(
     base: str, method: str, path: str, body: object = None, content_type: str = "application/json"
-) -> tuple[int, dict[str, str], str]:
+) -> tuple[int, Message, str]:
     data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read().decode()
+            return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        return error.code, error.headers, error.read().decode()
 
 
 def compact(value: object) -> str:
