@@ -2,7 +2,8 @@
 
 Full repro (every stage), a no-op repro (nothing changed), a params-only repro (train and what
 follows), against `dvc status` alone: DVC's own floor for deciding that nothing needs to run.
-Each stage is its own process, and importing scikit-learn costs seconds per process here.
+Each stage is its own process, and importing scikit-learn and pandas costs about 1.7 s per process
+here (6.7 s before `make install` compiled the bytecode, where PYTHONDONTWRITEBYTECODE is set).
 """
 
 import os
