@@ -12,7 +12,7 @@ that also runs the model on that feed, prepared at start (a server doing nothing
 body and run the model: the ceiling measured instead of added up); FastAPI + onnxruntime parses
 with pydantic and runs the same model.onnx (framework cost apart from model cost); FastAPI +
 scikit-learn runs the joblib pickle through pandas (a typical baseline). Ours runs as `make
-serve` does, small requests waiting at once sharing one model call (COALESCE_ROWS=64), so at one
+serve` does, small requests waiting at once sharing one model call (COALESCE_ROWS=256), so at one
 row it can pass a ceiling that counts a model call per request; "each request alone" is the same
 server with COALESCE_ROWS=0. Non-2xx answers are counted; our server's RSS is sampled every
 second over a 60 s run at 64 rows. The last table splits a request's time, each request alone:

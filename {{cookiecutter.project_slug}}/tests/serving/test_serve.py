@@ -210,7 +210,7 @@ def mixed_requests(records: list[dict], served: ServedModel) -> list[tuple]:
     return requests
 
 
-@pytest.mark.parametrize("coalesce_rows", [64, 4, 0])
+@pytest.mark.parametrize("coalesce_rows", [256, 4, 0])
 def test_requests_waiting_at_once_share_model_calls_and_keep_their_own_answers(
     served, rows, coalesce_rows
 ):

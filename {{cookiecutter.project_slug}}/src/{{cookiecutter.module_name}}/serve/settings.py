@@ -36,8 +36,9 @@ class Limits:
     # Batches up to this many rows run on the event loop: a thread hand-off costs more than they do.
     inline_rows: int = 64
     # Small requests waiting at once run as one model call of up to this many rows (batching.py);
-    # 0 or 1: each request alone.
-    coalesce_rows: int = 64
+    # 0 or 1: each request alone. The loop runs that call itself: 256 rows of the default model
+    # take about 0.9 ms (64 rows: 0.24 ms), a pause health checks do not notice.
+    coalesce_rows: int = 256
 
 
 # (field, environment variable, what it bounds): the flag is the field with dashes.
