@@ -189,9 +189,10 @@ class App:
 
     def run_model(self, feed: dict) -> dict:
         """The model on the event loop (the inference thread's runs are counted by the caller:
-        the metrics are the loop's alone)."""
+        the metrics are the loop's alone). Like theirs, only a call that completed is counted."""
+        outputs = self.model.run(feed)
         self.metrics.runs += 1
-        return self.model.run(feed)
+        return outputs
 
     def records_feed(self, parts: list[list[tuple]], rows: int) -> dict:
         """/predict requests' records as one feed, in kept arrays (`Codec.numeric_feed`): the

@@ -28,8 +28,8 @@ Outputs = dict[str, np.ndarray]
 
 class Coalescer:
     """Collects parts (each a request's rows, in whatever form `join` takes) and runs them as one
-    feed. `join(parts, rows)` makes the feed; `run(feed)` is the model call; parts wider than
-    `max_rows` or `max_rows` below 2 run alone, at once."""
+    feed. `join(parts, rows)` makes the feed; `run(feed)` is the model call. A part of more than
+    half of `max_rows` rows runs alone, at once (with `max_rows` 0 or 1, every part does)."""
 
     def __init__(
         self, join: Callable[[list[Any], int], dict], run: Callable[[dict], Outputs], max_rows: int
@@ -66,10 +66,6 @@ class Coalescer:
             for future in futures:
                 if not future.done():
                     future.set_exception(err)
-            return
-        if len(parts) == 1:
-            if not futures[0].done():
-                futures[0].set_result(outputs)
             return
         start = 0
         for size, future in zip(sizes, futures, strict=True):

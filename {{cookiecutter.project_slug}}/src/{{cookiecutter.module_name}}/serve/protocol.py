@@ -191,9 +191,9 @@ class Codec:
         KEPT_FEED_ROWS) goes into a block and views kept for its row count: making 30 array views
         and their dict costs about 45,000 instructions, a third of all a one-row request adds to
         the floor and the model. The next such request overwrites them, so the caller runs a kept
-        feed on the loop right away (`batching.Coalescer.flush`), before any other request can
-        start. Kept blocks
-        take at most 8 bytes x features x 2,080 (rows 1 to 64 summed): 500 KiB for 30 features.
+        feed on the loop right away (`batching.Coalescer`), before any other request can start.
+        Kept blocks take at most 8 bytes x features x 2,080 (rows 1 to 64 summed): 500 KiB for
+        30 features.
         """
         numeric = len(self.model.numeric)
         if not numeric:
