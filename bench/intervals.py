@@ -9,9 +9,8 @@ shares 10 million weights or more among up to 4 threads; below that it runs one)
 """
 
 import os
-import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -52,15 +51,6 @@ def regressed(intervals, rows: int, seed: int):
     return [intervals.Rows(actual, actual + rng.normal(0, s, rows)) for s in (8.0, 8.5)]
 
 
-def seconds(call) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     project = Path(
         cookiecutter(str(ROOT), no_input=True, output_dir=str(OUT), overwrite_if_exists=True)
@@ -68,6 +58,10 @@ def main() -> None:
     sys.path.insert(0, str(project / "src"))
     module = project.name.replace("-", "_")
     intervals = __import__(f"{module}.report.intervals", fromlist=["bootstrap"])
+    # The project's own timer (report/latency.py), median of REPEATS calls.
+    latency = __import__(f"{module}.report.latency", fromlist=["median_seconds"])
+    seconds = partial(latency.median_seconds, repeats=REPEATS)
+
     classification = ["accuracy", "balanced_accuracy", "f1", "roc_auc"]
     cases = {
         "binary classification": (lambda n: classified(intervals, n, ["no", "yes"], 1)),

@@ -219,19 +219,12 @@ def times(ours: float, other: float) -> str:
     return f"{ours / other:.1f}x" if other else "(it answered none)"
 
 
-def median_seconds(job, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
     """Our server's steps for this body in a loop in process, pinned to core 0 like the servers:
     onnxruntime's run on our feed, decoding the body into that feed, encoding the answer."""
-    sys.path.insert(0, str(project / "src"))
+    if str(project / "src") not in sys.path:
+        sys.path.insert(0, str(project / "src"))
+    from mlops_demo.report.latency import median_seconds
     from mlops_demo.serve import ServedModel
     from mlops_demo.serve.protocol import Codec
     from mlops_demo.serve.settings import Limits
