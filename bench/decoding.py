@@ -3,8 +3,10 @@
 The default project's features (breast cancer: 30 numbers); a `/predict` body of 1, 64 and 1,000
 records (`{"records": [{"<feature>": <number or null>, ...}]}`, unknown fields refused, numbers
 within float32, true and "1.5" refused) decoded and validated into typed objects, then into one
-float32 block, median of repeated calls on one core; and the same rows as an OIP infer body (one
-tensor per feature, data validated by datatype). Installed size: the package's own files.
+float32 block, median of repeated calls on one core; the same rows as columns and data (pandas'
+split orientation, `{"columns": [...], "data": [[...], ...]}`, each row a typed tuple); and as an
+OIP infer body (one tensor per feature, data validated by datatype). Installed size: the
+package's own files.
 """
 
 import json
@@ -57,6 +59,15 @@ def main() -> None:
         msgspec.defstruct("Body", [("records", list[record])], forbid_unknown_fields=True)
     )
     msgspec_data = msgspec.json.Decoder(list[number | None])
+    row = tuple[(number | None,) * len(names)]
+    msgspec_split = msgspec.json.Decoder(
+        msgspec.defstruct(
+            "Split", [("columns", list[str]), ("data", list[row])], forbid_unknown_fields=True
+        )
+    )
+
+    def msgspec_columns(body: bytes) -> np.ndarray:
+        return np.array(msgspec_split.decode(body).data, dtype=np.float32).T
 
     def msgspec_predict(body: bytes) -> np.ndarray:
         decoded = msgspec_records.decode(body).records
@@ -72,6 +83,17 @@ def main() -> None:
         pydantic.create_model("Body", __config__=strict, records=(list[model], ...))
     )
     pydantic_data = pydantic.TypeAdapter(list[bounded | None], config=strict)
+    pydantic_split = pydantic.TypeAdapter(
+        pydantic.create_model(
+            "Split",
+            __config__=strict,
+            columns=(list[str], ...),
+            data=(list[tuple[(bounded | None,) * len(names)]], ...),
+        )
+    )
+
+    def pydantic_columns(body: bytes) -> np.ndarray:
+        return np.array(pydantic_split.validate_json(body).data, dtype=np.float32).T
 
     def pydantic_predict(body: bytes) -> np.ndarray:
         decoded = pydantic_records.validate_json(body).records
@@ -79,8 +101,9 @@ def main() -> None:
 
     print("| request | rows | body | msgspec | pydantic v2 | pydantic / msgspec |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    records = {}
     for count in (1, 64, 1000):
-        body = json.dumps({"records": rows[:count]}).encode()
+        body = records[count] = json.dumps({"records": rows[:count]}).encode()
         assert np.array_equal(msgspec_predict(body), pydantic_predict(body), equal_nan=True)
         fast, slow = (
             median_us(lambda b=body: msgspec_predict(b)),
@@ -89,6 +112,20 @@ def main() -> None:
         print(
             f"| /predict | {count:,} | {len(body) / 1024:,.1f} KiB | {fast:,.0f} µs | "
             f"{slow:,.0f} µs | {slow / fast:.1f}x |"
+        )
+    for count in (1, 64, 1000):
+        body = json.dumps(
+            {"columns": names, "data": [list(row.values()) for row in rows[:count]]}
+        ).encode()
+        assert np.array_equal(msgspec_columns(body), msgspec_predict(records[count]))
+        assert np.array_equal(msgspec_columns(body), pydantic_columns(body))
+        fast, slow = (
+            median_us(lambda b=body: msgspec_columns(b)),
+            median_us(lambda b=body: pydantic_columns(b)),
+        )
+        print(
+            f"| /predict, columns and data | {count:,} | {len(body) / 1024:,.1f} KiB | "
+            f"{fast:,.0f} µs | {slow:,.0f} µs | {slow / fast:.1f}x |"
         )
     for count in (1, 64, 1000):
         tensors = [json.dumps([row[n] for row in rows[:count]]).encode() for n in names]

@@ -2,7 +2,9 @@
 
 Bakes the default project (breast cancer, hist gradient boosting) and runs its pipeline; every
 server uses the same stack (uvicorn, httptools, uvloop, one process, no access log), pinned to
-core 0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows. `wrk` (one
+core 0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows, and the
+1,000 rows again as columns and data (`{"columns": [...], "data": [[...]]}`, pandas' split
+orientation, which every server here takes). `wrk` (one
 thread, 64 keep-alive connections, 1 s warm-up then 4 s; three rounds through the servers in
 turn, the median round; after each run, the server is left to finish what wrk left it, so the
 next one has core 0 alone) runs on core 1. The floor reads the body and answers a constant; the
@@ -40,7 +42,8 @@ from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build/bench/serving"
-BATCHES = (1, 64, 1000)
+# (rows, the body's form): records by feature name, or columns and data.
+CASES = ((1, "records"), (64, "records"), (1000, "records"), (1000, "columns"))
 CONNECTIONS, WARM_UP, MEASURE, ROUNDS, SOAK = 64, 1, 4, 3, 60
 
 UVICORN = ["--log-level", "warning", "--no-access-log", "--http", "httptools", "--loop", "uvloop"]
@@ -104,13 +107,19 @@ FASTAPI_ONNX = textwrap.dedent(
     app = FastAPI()
 
 
-    class Records(BaseModel):
-        records: list[dict[str, float | None]]
+    class Body(BaseModel):
+        records: list[dict[str, float | None]] | None = None
+        columns: list[str] | None = None
+        data: list[list[float | None]] | None = None
 
 
     @app.post("/predict")
-    def predict(body: Records):
-        block = np.array([[r.get(n) for n in names] for r in body.records], dtype=np.float32)
+    def predict(body: Body):
+        if body.records is not None:
+            block = np.array([[r.get(n) for n in names] for r in body.records], dtype=np.float32)
+        else:
+            order = [body.columns.index(n) for n in names]
+            block = np.array(body.data, dtype=np.float32)[:, order]
         feed = {{n: block[:, [i]] for i, n in enumerate(names)}}
         label, probabilities = session.run(["label", "probabilities"], feed)
         return {{"predictions": [
@@ -131,13 +140,18 @@ FASTAPI_SKLEARN = textwrap.dedent(
     app = FastAPI()
 
 
-    class Records(BaseModel):
-        records: list[dict[str, float | None]]
+    class Body(BaseModel):
+        records: list[dict[str, float | None]] | None = None
+        columns: list[str] | None = None
+        data: list[list[float | None]] | None = None
 
 
     @app.post("/predict")
-    def predict(body: Records):
-        frame = pd.DataFrame.from_records(body.records).astype("float32")
+    def predict(body: Body):
+        if body.records is not None:
+            frame = pd.DataFrame.from_records(body.records).astype("float32")
+        else:
+            frame = pd.DataFrame(body.data, columns=body.columns).astype("float32")
         probabilities = model.predict_proba(frame)
         return {{"predictions": [
             {{"label": labels[row.argmax()], "probabilities": dict(zip(labels, row.tolist()))}}
@@ -251,6 +265,16 @@ def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
         os.sched_setaffinity(0, allowed)
 
 
+def body_file(case: tuple[int, str]) -> Path:
+    rows, form = case
+    return OUT / f"body-{rows}-{form}.json"
+
+
+def label(case: tuple[int, str]) -> str:
+    rows, form = case
+    return f"{rows:,}" + (", columns and data" if form == "columns" else "")
+
+
 def prepare() -> tuple[Path, list[dict]]:
     if shutil.which("wrk") is None:
         raise SystemExit("bench/serving.py needs wrk: apt-get install wrk")
@@ -265,7 +289,7 @@ def prepare() -> tuple[Path, list[dict]]:
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())
     features, labels = schema["features"], schema["target"]["labels"]
     (project / "floor.py").write_text(FLOOR.lstrip())
-    bodies = [str(OUT / f"body-{rows}.json") for rows in BATCHES]
+    bodies = [str(body_file(case)) for case in CASES]
     (project / "floor_model.py").write_text(
         FLOOR_MODEL.format(module="mlops_demo", bodies=bodies).lstrip()
     )
@@ -296,36 +320,41 @@ def main() -> None:
         "sklearn": [python, "-m", "uvicorn", "fastapi_sklearn:app", *UVICORN,
                     "--port", str(ports["sklearn"])],
     }  # fmt: skip
-    bodies = {}
-    for rows in BATCHES:
-        bodies[rows] = OUT / f"body-{rows}.json"
-        bodies[rows].write_bytes(json.dumps({"records": records[:rows]}).encode())
-    rate: dict[tuple[str, int], float] = {}
+    bodies = {case: body_file(case) for case in CASES}
+    features = list(records[0])
+    for (rows, form), path in bodies.items():
+        body = (
+            {"records": records[:rows]}
+            if form == "records"
+            else {"columns": features, "data": [list(r.values()) for r in records[:rows]]}
+        )
+        path.write_bytes(json.dumps(body).encode())
+    rate: dict[tuple[str, tuple[int, str]], float] = {}
     non_2xx = dict.fromkeys(servers, 0)
     rss: list[float] = []
-    steps: dict[int, dict[str, float]] = {}
+    steps: dict[tuple[int, str], dict[str, float]] = {}
     running = {name: start(command, project, ports[name]) for name, command in servers.items()}
     try:
         # Rounds interleave the servers, so a change in the machine's load falls on all of them;
         # the median round counts. Idle servers cost the measured one nothing.
-        for rows in BATCHES:
+        for case in CASES:
             rates: dict[str, list[float]] = {name: [] for name in servers}
             for _ in range(ROUNDS):
                 for name in servers:
-                    wrk(ports[name], bodies[rows], WARM_UP)
-                    measured, bad = wrk(ports[name], bodies[rows], MEASURE)
+                    wrk(ports[name], bodies[case], WARM_UP)
+                    measured, bad = wrk(ports[name], bodies[case], MEASURE)
                     wait_idle(running[name].pid)
                     rates[name].append(measured)
                     non_2xx[name] += bad
             for name in servers:
-                rate[name, rows] = statistics.median(rates[name])
+                rate[name, case] = statistics.median(rates[name])
             # With every server idle: our steps in process, for the ceiling and the breakdown.
-            steps[rows] = in_process(project, bodies[rows].read_bytes(), rows)
+            steps[case] = in_process(project, bodies[case].read_bytes(), case[0])
         pid = running["ours"].pid
         rss.append(rss_mib(pid))
         soak = subprocess.Popen(
             ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SOAK}s", "-s",
-             str(bodies[64].with_suffix(".lua")), f"http://127.0.0.1:{ports['ours']}/predict"],
+             str(bodies[64, "records"].with_suffix(".lua")), f"http://127.0.0.1:{ports['ours']}/predict"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         while soak.poll() is None:
@@ -343,16 +372,16 @@ def main() -> None:
         "| FastAPI + onnxruntime | FastAPI + scikit-learn |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    ceilings = {rows: 1 / (1 / rate["floor", rows] + steps[rows]["onnx"]) for rows in BATCHES}
-    for rows in BATCHES:
+    ceilings = {case: 1 / (1 / rate["floor", case] + steps[case]["onnx"]) for case in CASES}
+    for case in CASES:
         print(
-            f"| {rows:,} | "
+            f"| {label(case)} | "
             + " | ".join(
-                f"{rate[name, rows]:,.0f}" if name != "ceiling" else f"{ceilings[rows]:,.0f}"
+                f"{rate[name, case]:,.0f}" if name != "ceiling" else f"{ceilings[case]:,.0f}"
                 for name in ("floor", "model", "ceiling")
             )
-            + f" | **{rate['ours', rows]:,.0f}** | {rate['alone', rows]:,.0f} | "
-            f"{rate['onnx', rows]:,.0f} | {rate['sklearn', rows]:,.0f} |"
+            + f" | **{rate['ours', case]:,.0f}** | {rate['alone', case]:,.0f} | "
+            f"{rate['onnx', case]:,.0f} | {rate['sklearn', case]:,.0f} |"
         )
     print()
     print("Requests per second. The same runs as ratios, ours over each comparator:\n")
@@ -361,12 +390,13 @@ def main() -> None:
         "| ours / FastAPI + ORT | ours / FastAPI + sklearn |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for rows in BATCHES:
-        ours = rate["ours", rows]
+    for case in CASES:
+        ours = rate["ours", case]
         print(
-            f"| {rows:,} | {ours / rate['floor', rows]:.0%} | {ours / rate['model', rows]:.0%} | "
-            f"**{ours / ceilings[rows]:.0%}** | {rate['alone', rows] / ceilings[rows]:.0%} | "
-            f"{times(ours, rate['onnx', rows])} | {times(ours, rate['sklearn', rows])} |"
+            f"| {label(case)} | {ours / rate['floor', case]:.0%} | "
+            f"{ours / rate['model', case]:.0%} | **{ours / ceilings[case]:.0%}** | "
+            f"{rate['alone', case] / ceilings[case]:.0%} | "
+            f"{times(ours, rate['onnx', case])} | {times(ours, rate['sklearn', case])} |"
         )
     print()
     names = {"floor": "floor", "model": "floor + model", "ours": "ours (with the 60 s run)",
@@ -381,23 +411,21 @@ def main() -> None:
     print(
         "Where a request's time goes with each request alone (`COALESCE_ROWS=0`), in µs (a "
         "server's time per request is 1 / its requests per second: each is busy all the time on "
-        "its core; 1 and 64 rows: at 1,000 the body is decoded in the inference thread, and the "
-        "loops in this process disagreed with the servers):\n"
+        "its core; at 1,000 rows the body is decoded and the model run in the inference thread, "
+        "so the rest holds the hand-off to it):\n"
     )
     print(
         "| rows | floor | model's run in a server | model's run in a loop | ours beyond floor + "
         "model | of which decoding, in a loop | of which encoding, in a loop | of which the rest |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    # Not 1,000 rows: its body is decoded in the inference thread, and this process's loops
-    # disagreed with the servers there (decoding alone timed longer than all our server adds).
-    for rows in BATCHES[:2]:
-        floor, model, alone = (1e6 / rate[name, rows] for name in ("floor", "model", "alone"))
-        decode, encode = steps[rows]["decode"] * 1e6, steps[rows]["encode"] * 1e6
+    for case in CASES:
+        floor, model, alone = (1e6 / rate[name, case] for name in ("floor", "model", "alone"))
+        decode, encode = steps[case]["decode"] * 1e6, steps[case]["encode"] * 1e6
         print(
-            f"| {rows:,} | {floor:,.0f} | {model - floor:,.0f} | {steps[rows]['onnx'] * 1e6:,.0f} "
-            f"| {alone - model:,.0f} | {decode:,.0f} | {encode:,.0f} "
-            f"| {alone - model - decode - encode:,.0f} |"
+            f"| {label(case)} | {floor:,.0f} | {model - floor:,.0f} "
+            f"| {steps[case]['onnx'] * 1e6:,.0f} | {alone - model:,.0f} | {decode:,.0f} "
+            f"| {encode:,.0f} | {alone - model - decode - encode:,.0f} |"
         )
 
 

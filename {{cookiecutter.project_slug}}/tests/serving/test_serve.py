@@ -159,6 +159,31 @@ def test_predict_takes_null_as_a_gap(app, rows, schema):
     assert len(response.json()["predictions"]) == 2
 
 
+def test_predict_takes_columns_and_data_in_any_order(app, rows, schema):
+    """pandas' split orientation (`df.to_json(orient="split")`): each value's feature is its
+    column's; any column order, null a gap, the index left aside; the answers are the records'."""
+    frame, records = rows
+    records = [dict.fromkeys(schema.features), *records]  # the first row is all gaps
+    want = call(app, "POST", "/predict", {"records": records})
+    assert want.status == 200, want.body
+    names = list(schema.features)
+    for columns in (names, names[::-1], names[1:] + names[:1]):
+        data = [[record[name] for name in columns] for record in records]
+        for body in (
+            {"columns": columns, "data": data},
+            {"index": list(range(len(data))), "columns": columns, "data": data},
+        ):
+            response = call(app, "POST", "/predict", body)
+            assert response.status == 200, response.body
+            assert response.json() == want.json()
+    # pandas itself writes it
+    split = json.loads(frame[names].to_json(orient="split", double_precision=15))
+    assert set(split) == {"columns", "index", "data"}
+    response = call(app, "POST", "/predict", split)
+    assert response.status == 200, response.body
+    assert response.json()["predictions"] == want.json()["predictions"][1:]
+
+
 def test_requests_one_after_another_each_get_their_own_answer(app, rows, schema):
     """Small batches reuse their arrays from one request to the next (Codec.numeric_feed): each
     request's answer is still its own rows', gaps included, whatever came before."""
@@ -311,6 +336,9 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
     first = next(iter(served.features))
     wrong = "text" if served.features[first] == "numeric" else 5
     tensors = tensors_of([record], served)
+    names, last = list(record), list(record)[-1]
+    row = list(record.values())
+    split = {"columns": names, "data": [row]}
     return [
         ("POST", "/predict", b"{", None, 400, "malformed JSON"),
         ("POST", "/predict", b"\xff\xfe", None, 400, "malformed JSON"),
@@ -325,6 +353,19 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", "/predict", {"records": [record] * 51}, None, 413, "maximum of 50"),
         ("POST", "/predict", b" " * (65 * 1024), None, 413, "limit"),
         ("POST", "/predict", {"records": ["row"]}, None, 400, "$.records[0]"),
+        ("POST", "/predict", {}, None, 400, "no rows"),
+        ("POST", "/predict", {"columns": names}, None, 400, "'columns' without 'data'"),
+        ("POST", "/predict", {"data": [row]}, None, 400, "'data' without 'columns'"),
+        ("POST", "/predict", {**split, "records": [record]}, None, 400, "together"),
+        ("POST", "/predict", {**split, "columns": [*names, "x"]}, None, 400, "unknown feature 'x'"),
+        ("POST", "/predict", {**split, "columns": [*names[1:], last]}, None, 400, "twice"),
+        ("POST", "/predict", {**split, "columns": names[1:]}, None, 400, f"feature {first!r}"),
+        ("POST", "/predict", {**split, "data": [row[1:]]}, None, 400, "$.data[0]"),
+        ("POST", "/predict", {**split, "data": [[wrong, *row[1:]]]}, None, 400, f"{first!r})"),
+        ("POST", "/predict", {**split, "data": row}, None, 400, "$.data[0]`"),
+        ("POST", "/predict", {**split, "data": []}, None, 400, "empty batch"),
+        ("POST", "/predict", {**split, "data": [row] * 51}, None, 413, "maximum of 50"),
+        ("POST", "/predict", {**split, "index": 3}, None, 400, "$.index"),
         ("GET", "/predict", None, None, 405, "not allowed"),
         ("GET", "/nowhere", None, None, 404, "no route"),
         ("POST", INFER, {"inputs": []}, None, 400, "non-empty list"),
@@ -532,6 +573,13 @@ def test_no_body_makes_a_5xx(served, data):
             JSON,
             st.binary(max_size=64),
             st.builds(lambda records: {"records": records}, st.lists(record, max_size=3)),
+            st.fixed_dictionaries(
+                {
+                    "columns": st.permutations(names) | st.lists(st.sampled_from([*names, "x"])),
+                    "data": st.lists(st.lists(value, max_size=len(names) + 1), max_size=3) | JSON,
+                },
+                optional={"index": JSON, "records": JSON},
+            ),
             st.builds(lambda inputs: {"inputs": inputs}, st.lists(tensor, max_size=3)),
         )
     )

@@ -8,6 +8,7 @@ Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data
   GET  /v2/models/{name}[/versions/{version}], .../ready
   POST /v2/models/{name}[/versions/{version}]/infer
   POST /predict   {"records": [{"feature": value, ...}, ...]}
+                  or {"columns": ["feature", ...], "data": [[value, ...], ...]}
   GET  /metrics   Prometheus text format
   GET  /openapi.json   this server's OpenAPI 3.1 document
 

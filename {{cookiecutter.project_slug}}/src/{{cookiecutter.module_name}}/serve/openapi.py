@@ -120,6 +120,14 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
         else {**number, "type": ["number", "null"]}
         for name, kind in model.features.items()
     }
+    # A value of `data`: its column says its feature, so with categorical features its type is
+    # the union (a value of the wrong type for its column is refused with a 400).
+    kinds = set(model.features.values())
+    cell = (
+        {**number, "type": ["number", "string", "null"]}
+        if "categorical" in kinds and len(kinds) > 1
+        else value[next(iter(value))]
+    )
     rows = {"minItems": 1, "maxItems": limits.max_batch_rows}
     parameters = {
         "type": "object",
@@ -158,21 +166,53 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
             "properties": {"error": {"type": "string"}},
         },
         "PredictRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["records"],
-            "properties": {
-                "records": {
-                    "type": "array",
-                    **rows,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": names,
-                        "properties": value,
+            "oneOf": [
+                {
+                    "title": "Records, by feature name",
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["records"],
+                    "properties": {
+                        "records": {
+                            "type": "array",
+                            **rows,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": names,
+                                "properties": value,
+                            },
+                        }
                     },
-                }
-            },
+                },
+                {
+                    "title": "Columns and data (pandas' split orientation)",
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["columns", "data"],
+                    "properties": {
+                        # Every feature once, in any order; data's rows follow it.
+                        "columns": {
+                            "type": "array",
+                            "items": {"enum": names},
+                            "uniqueItems": True,
+                            "minItems": len(names),
+                            "maxItems": len(names),
+                        },
+                        "data": {
+                            "type": "array",
+                            **rows,
+                            "items": {
+                                "type": "array",
+                                "items": cell,
+                                "minItems": len(names),
+                                "maxItems": len(names),
+                            },
+                        },
+                        "index": {"type": "array", "description": "Read and left aside"},
+                    },
+                },
+            ]
         },
         "PredictResponse": {
             "type": "object",
@@ -278,7 +318,7 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
         ),
         "/openapi.json": _get("This document", _responses({"type": "object"})),
         "/predict": _post(
-            "Predict records by feature name; null is a gap the model imputes",
+            "Predict records by feature name, or columns and data; null is a gap the model imputes",
             "PredictRequest",
             _responses(_ref("PredictResponse"), "400", "408", "413", "415", "503"),
         ),

@@ -1,14 +1,19 @@
 """Request bodies decoded by type (msgspec) straight into the model's feed, and answers encoded.
 
 A wrong type, a bad shape or a size over a limit is a `RequestError` naming the field by its JSON
-path (`$.records[3].mean_radius`), never a 5xx. Types follow the Open Inference Protocol v2 REST
-spec (https://github.com/kserve/open-inference-protocol, specification/protocol/inference_rest.md):
-`id` is a string, `parameters` maps names to strings, numbers or booleans, a requested output is
-`{"name": ...}`. Why msgspec rather than pydantic: bench/decoding.py in the template.
+path (`$.records[3].mean_radius`, `$.data[3][0]`), never a 5xx. Types follow the Open Inference
+Protocol v2 REST spec (https://github.com/kserve/open-inference-protocol,
+specification/protocol/inference_rest.md): `id` is a string, `parameters` maps names to strings,
+numbers or booleans, a requested output is `{"name": ...}`. /predict also takes pandas' "split"
+orientation (`DataFrame.to_json(orient="split")`: columns, data and an index left aside), as
+MLflow's scoring server does (its `dataframe_split`). Why msgspec rather than pydantic:
+bench/decoding.py in the template.
 """
 
+import re
 import struct
 from itertools import chain
+from operator import itemgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -31,6 +36,13 @@ FLOAT_BYTES = 25
 # request to the next (one set per row count): `Codec.numeric_feed`.
 KEPT_FEED_ROWS = 64
 NESTING = "JSON is nested too deeply"
+PREDICT_FORMS = (
+    'send {"records": [{"<feature>": <value>, ...}, ...]} or '
+    '{"columns": ["<feature>", ...], "data": [[<value>, ...], ...]}'
+)
+# A value's place in `data`, as msgspec writes it in an error: row, then column.
+DATA_CELL = re.compile(r"`\$(?:\.data)?\[(\d+)\]\[(\d+)\]`")
+DATA_ROW = re.compile(r"`\$(?:\.data)?\[(\d+)\]`")
 
 
 class RequestError(Exception):
@@ -105,11 +117,30 @@ class Codec:
             forbid_unknown_fields=True,
             gc=False,
         )
+        self.kinds = dict(zip(self.order, kinds, strict=True))
+        # Columns and data (pandas' "split" orientation) give each value's feature by its column,
+        # in any order. With numeric features only, every column takes the same type, so the rows
+        # are typed while the body is decoded; otherwise `data` is decoded once `columns` says
+        # which column takes which type (`split_rows`).
+        self.numeric_only = not model.categorical
+        self.numeric = frozenset(model.numeric)
+        data = list[tuple[tuple(kinds)]] if self.numeric_only else msgspec.Raw
         self.records = msgspec.json.Decoder(
             msgspec.defstruct(
-                "PredictRequest", [("records", list[record])], forbid_unknown_fields=True, gc=False
+                "PredictRequest",
+                [
+                    ("records", list[record] | Unset, UNSET),
+                    ("columns", list[str] | Unset, UNSET),
+                    ("data", data, UNSET),  # type: ignore[valid-type]
+                    # What pandas writes beside them unless index=False; read, then left aside.
+                    ("index", list[msgspec.Raw] | Unset, UNSET),
+                ],
+                forbid_unknown_fields=True,
+                gc=False,
             )
         )
+        # Which columns are numeric, in a body's order -> the decoder of its rows (`row_decoder`).
+        self.row_decoders: dict[tuple, msgspec.json.Decoder] = {}
         inputs = len(model.inputs)
         self.infer = msgspec.json.Decoder(
             msgspec.defstruct(
@@ -160,15 +191,74 @@ class Codec:
         return self.records_feed(tuples, len(tuples), keep), len(tuples), tuples
 
     def predict_records(self, body: bytes) -> list[tuple]:
-        """A /predict body's records as tuples in `self.order`, checked against the limits."""
+        """A /predict body's rows as tuples in `self.order`, checked against the limits: records
+        by feature name, or columns and data."""
         try:
-            records = _decode(self.records, body).records
+            request = _decode(self.records, body)
         except RequestError as err:
-            raise RequestError(_explain_records(str(err))) from None
-        rows = len(records)
-        self.check_rows(rows)
-        self.check_response(rows, self.prediction_bytes)
-        return list(map(astuple, records))
+            message = str(err)
+            columns = self.columns_of(body) if "`$.data[" in message else None
+            raise RequestError(_explain_predict(message, columns)) from None
+        split = request.columns is not UNSET or request.data is not UNSET
+        if request.records is not UNSET:
+            if split or request.index is not UNSET:
+                raise RequestError(f"records and columns/data/index together: {PREDICT_FORMS}")
+            rows = list(map(astuple, request.records))
+        elif request.columns is UNSET or request.data is UNSET:
+            if not split:
+                raise RequestError(f"no rows: {PREDICT_FORMS}")
+            given, needed = ("columns", "data") if request.data is UNSET else ("data", "columns")
+            raise RequestError(f"'{given}' without '{needed}': {PREDICT_FORMS}")
+        else:
+            rows = self.split_rows(request.columns, request.data)
+        self.check_rows(len(rows))
+        self.check_response(len(rows), self.prediction_bytes)
+        return rows
+
+    def split_rows(self, columns: list[str], data: Any) -> list[tuple]:
+        """Columns and data as rows in `self.order`: each feature once, in any order."""
+        if columns != self.order:
+            seen: set[str] = set()
+            for position, name in enumerate(columns):
+                if name not in self.kinds:
+                    raise RequestError(f"unknown feature {name!r} - at `$.columns[{position}]`")
+                if name in seen:
+                    raise RequestError(f"feature {name!r} is given twice - at `$.columns`")
+                seen.add(name)
+            missing = [name for name in self.order if name not in seen]
+            if missing:
+                raise RequestError(
+                    f"missing feature {missing[0]!r} in `$.columns` (send null in its column "
+                    "for a gap)"
+                )
+        if not self.numeric_only:
+            try:
+                data = _decode(self.row_decoder(columns), data)
+            except RequestError as err:
+                raise RequestError(_explain_data(str(err), columns)) from None
+        if columns == self.order:  # always so with one feature
+            return data
+        position = {name: index for index, name in enumerate(columns)}
+        return list(map(itemgetter(*[position[name] for name in self.order]), data))
+
+    def row_decoder(self, columns: list[str]) -> msgspec.json.Decoder:
+        """A decoder of rows whose values take the types of `columns` in that order; up to 64
+        are kept (a client sends one order, usually)."""
+        key = tuple(name in self.numeric for name in columns)
+        decoder = self.row_decoders.get(key)
+        if decoder is None:
+            if len(self.row_decoders) >= 64:
+                self.row_decoders.clear()
+            kinds = tuple(self.kinds[name] for name in columns)
+            decoder = self.row_decoders[key] = msgspec.json.Decoder(list[tuple[kinds]])
+        return decoder
+
+    def columns_of(self, body: bytes) -> list[str] | None:
+        """The columns of a body whose data did not decode, to name a bad value's feature."""
+        try:
+            return msgspec.json.decode(body, type=_Columns).columns
+        except (msgspec.MsgspecError, RecursionError):
+            return None
 
     def records_feed(self, tuples: list[tuple], rows: int, keep: bool) -> dict[str, np.ndarray]:
         """The model's feed for records (of one request, or of several run as one batch)."""
@@ -370,14 +460,31 @@ class Codec:
             )
 
 
-def _explain_records(message: str) -> str:
-    """msgspec's words for a record, in the terms of /predict."""
+class _Columns(msgspec.Struct, gc=False):
+    columns: list[str] = []
+
+
+def _explain_data(message: str, columns: list[str] | None) -> str:
+    """msgspec's words for a value of `data`: its path from the body, and its feature named."""
+    message = DATA_ROW.sub(r"`$.data[\1]`", message)
+    found = DATA_CELL.search(message)
+    if found is None:
+        return message.replace("- at `$`", "- at `$.data`")
+    row, column = int(found.group(1)), int(found.group(2))
+    named = f" (feature {columns[column]!r})" if columns and column < len(columns) else ""
+    return DATA_CELL.sub(f"`$.data[{row}][{column}]`{named}", message, count=1)
+
+
+def _explain_predict(message: str, columns: list[str] | None) -> str:
+    """msgspec's words for a /predict body, in the terms of /predict."""
     if " - at `$.records[" in message:
         message = message.replace("Object contains unknown field", "unknown feature")
         if message.startswith("Object missing required field"):
             message = message.replace("Object missing required field", "missing feature")
             message += " (send null for a gap)"
         return message
+    if " - at `$.data[" in message:
+        return _explain_data(message, columns)
     if message.startswith(("malformed JSON", NESTING)):
         return message
-    return message + ': send {"records": [{"<feature>": <value>, ...}, ...]}'
+    return f"{message}: {PREDICT_FORMS}"
