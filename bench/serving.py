@@ -1,26 +1,25 @@
 """HTTP serving side by side in one run: the floor, the ceiling, our server, two FastAPI servers.
 
 Bakes the default project (breast cancer, hist gradient boosting) and runs its pipeline; every
-server uses the same stack (uvicorn, httptools, uvloop, one process, no access log), pinned to
-core 0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows, and the
-1,000 rows again as columns and data (`{"columns": [...], "data": [[...]]}`, pandas' split
-orientation, which every server here takes). `wrk` (one
-thread, 64 keep-alive connections, 1 s warm-up then 4 s; three rounds through the servers in
-turn, the median round; after each run, the server is left to finish what wrk left it, so the
-next one has core 0 alone) runs on core 1. The floor reads the body and answers a constant; the
-ceiling is 1 / (the floor's time per request + onnxruntime's in-process time for that many rows:
-the median of a loop over our server's own feed, pinned to core 0); floor + model is the floor
-that also runs the model on that feed, prepared at start (a server doing nothing but read the
-body and run the model: the ceiling measured instead of added up); FastAPI + onnxruntime parses
-with pydantic and runs the same model.onnx (framework cost apart from model cost); FastAPI +
-scikit-learn runs the joblib pickle through pandas (a typical baseline). Ours runs as `make
-serve` does, small requests waiting at once sharing one model call (COALESCE_ROWS=256), so at one
-row it can pass a ceiling that counts a model call per request; "each request alone" is the same
-server with COALESCE_ROWS=0. Non-2xx answers are counted; our server's RSS is sampled every
-second over a 60 s run at 64 rows. The last table splits a request's time, each request alone:
-the floor, the model's run inside a server (floor + model minus the floor) beside the same run in
-a loop in process, and what our server adds to floor + model beside its decoding and encoding
-timed in process.
+server uses the same stack (uvicorn, httptools, uvloop, one process, no access log), pinned to core
+0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows, and the 1,000 rows
+again as columns and data (`{"columns": [...], "data": [[...]]}`, pandas' split orientation, which
+every server here takes). `wrk` (one thread, 64 keep-alive connections, 1 s warm-up then 4 s; three
+rounds through the servers in turn, the median round; after the warm-up and after the run, the
+server is left to finish what wrk left it, so the measured run and the next server have core 0
+alone) runs on core 1. The floor reads the body and answers a constant; the ceiling is 1 / (the
+floor's time per request + onnxruntime's in-process time for that many rows: the median of a loop
+over our server's own feed, pinned to core 0); floor + model is the floor that also runs the model
+on that feed, prepared at start (a server doing nothing but read the body and run the model: the
+ceiling measured instead of added up); FastAPI + onnxruntime parses with pydantic and runs the same
+model.onnx (framework cost apart from model cost); FastAPI + scikit-learn runs the joblib pickle
+through pandas (a typical baseline). Ours runs as `make serve` does, small requests waiting at once
+sharing one model call (COALESCE_ROWS=256), so at one row it can pass a ceiling that counts a model
+call per request; "each request alone" is the same server with COALESCE_ROWS=0. Non-2xx answers are
+counted; our server's RSS is sampled every second over a 60 s run at 64 rows. The last table splits
+a request's time, each request alone: the floor, the model's run inside a server (floor + model
+minus the floor) beside the same run in a loop in process, and what our server adds to floor + model
+beside its decoding and encoding timed in process.
 """
 
 import csv
@@ -342,6 +341,10 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for name in servers:
                     wrk(ports[name], bodies[case], WARM_UP)
+                    # The warm-up closed its connections with requests in flight: a server works
+                    # through those it had read (ours at 1,000 rows: 64 x 8 ms), and measured
+                    # at once it spent an eighth of the run on them.
+                    wait_idle(running[name].pid)
                     measured, bad = wrk(ports[name], bodies[case], MEASURE)
                     wait_idle(running[name].pid)
                     rates[name].append(measured)

@@ -208,6 +208,66 @@ def test_a_request_whose_client_left_before_its_body_is_counted_not_answered(ser
     assert app.buffered == 0
 
 
+def model_runs(app: App) -> float:
+    text = call(app, "GET", "/metrics").body.decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return families["model_runs"].samples[0].value
+
+
+@pytest.mark.parametrize("route", ["/predict", INFER])
+def test_a_client_gone_before_its_batch_starts_costs_no_model_run(served, records, route):
+    """Batches queue for the inference thread. A client that closes its connection meanwhile (its
+    timeout, a retry) costs no model run: nothing is sent and the request counts as 499. The one
+    beside it that stays gets its answer; only its batch runs the model."""
+    app = start_up(App(served, Limits(inline_rows=0)))  # every batch to the inference thread
+    rows = records[:2]
+    body = {"records": rows} if route == "/predict" else {"inputs": tensors_of(rows, served)}
+    raw = json.dumps(body).encode()
+    runs = model_runs(app)
+    thread_free = threading.Event()
+
+    async def both() -> tuple[list, list]:
+        leaves = asyncio.Event()
+        sent: tuple[list, list] = ([], [])
+
+        def client(gone: asyncio.Event, answers: list):
+            messages = iter([{"type": "http.request", "body": raw, "more_body": False}])
+
+            async def receive():  # the body, then (as ASGI does) nothing until the close
+                message = next(messages, None)
+                if message is None:
+                    await gone.wait()
+                    return {"type": "http.disconnect"}
+                return message
+
+            async def send(message):
+                answers.append(message)
+
+            scope = {"type": "http", "method": "POST", "path": route, "headers": []}
+            return asyncio.ensure_future(app(scope, receive, send))
+
+        loop = asyncio.get_running_loop()
+        busy = loop.run_in_executor(app.executor, thread_free.wait)  # the thread is taken
+        leaving = client(leaves, sent[0])
+        staying = client(asyncio.Event(), sent[1])
+        for _ in range(20):  # both read their bodies and wait for the thread
+            await asyncio.sleep(0)
+        leaves.set()  # one client closes its connection
+        for _ in range(20):
+            await asyncio.sleep(0)
+        thread_free.set()
+        await asyncio.gather(busy, leaving, staying)
+        return sent
+
+    gone, stayed = asyncio.run(both())
+    assert gone == []
+    assert stayed[0]["status"] == 200, stayed
+    assert model_runs(app) == runs + 1
+    labels = (("method", "POST"), ("route", app.match(route)[0].template), ("status", "499"))
+    assert requests_counted(app)[labels] == 1
+    assert app.buffered == 0
+
+
 def test_slow_inference_is_bounded_by_the_request_timeout(served, records, monkeypatch):
     app = start_up(App(served, Limits(request_timeout=0.2, inline_rows=0)))
     real_run = served.run

@@ -41,6 +41,7 @@ class Request:
     body: bytes
     request_id: str
     binary: bool  # the Triton binary tensor extension's header was sent
+    receive: Callable  # ASGI's: after the body, it answers only once the client has gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +134,15 @@ class App:
         body = self.non_empty(request.body)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
-            reply, rows, log = await self.model_in_thread(self.infer_job, body, self.log_this())
+            reply, rows, log = await self.model_in_thread(
+                request, self.infer_job, body, self.log_this()
+            )
         else:
             feed, rows, wanted, request_id = self.codec.infer_feed(body)
             if rows <= self.limits.inline_rows:
                 outputs = await self.infers.submit(feed, rows)
             else:
-                outputs = await self.model_in_thread(self.model.run, feed)
+                outputs = await self.model_in_thread(request, self.model.run, feed)
             response = self.codec.infer_response(outputs, wanted, request_id)
             reply = self.codec.encode(response)
             log = (feed, outputs) if self.log_this() else None
@@ -161,7 +164,9 @@ class App:
         body = self.non_empty(request.body)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
-            reply, rows, log = await self.model_in_thread(self.predict_job, body, self.log_this())
+            reply, rows, log = await self.model_in_thread(
+                request, self.predict_job, body, self.log_this()
+            )
         else:
             records = self.codec.predict_records(body)
             rows = len(records)
@@ -169,7 +174,7 @@ class App:
                 outputs = await self.predicts.submit(records, rows)
             else:
                 feed = self.codec.records_feed(records, rows, keep=False)
-                outputs = await self.model_in_thread(self.model.run, feed)
+                outputs = await self.model_in_thread(request, self.model.run, feed)
             reply = self.codec.predict_reply(outputs)
             log = None
             if self.log_this():
@@ -200,14 +205,27 @@ class App:
         records = parts[0] if len(parts) == 1 else [row for part in parts for row in part]
         return self.codec.records_feed(records, rows, keep=True)
 
-    async def model_in_thread(self, job: Callable, *args: Any) -> Any:
+    async def model_in_thread(self, request: Request, job: Callable, *args: Any) -> Any:
         """A job that runs the model once, in the inference thread; counted here, on the loop."""
-        result = await self.in_thread(job, *args)
+        result = await self.in_thread(request, job, *args)
         self.metrics.runs += 1
         return result
 
-    async def in_thread(self, job: Callable, *args: Any) -> Any:
-        future = asyncio.get_running_loop().run_in_executor(self.executor, job, *args)
+    async def in_thread(self, request: Request, job: Callable, *args: Any) -> Any:
+        """`job` in the inference thread, unless the client has gone by the time it would start:
+        a client that gave up (its timeout, a retry) costs no model run, so an overloaded server
+        does not spend itself on answers no one reads (a 499 in the metrics)."""
+        loop = asyncio.get_running_loop()
+        watch = loop.create_task(request.receive())
+        gone: list[bool] = []  # written on the loop, read by the thread
+        watch.add_done_callback(lambda task: gone.extend(_left(task)))
+
+        def unless_gone() -> Any:
+            if gone:
+                raise RequestError("client closed the connection", CLIENT_CLOSED)
+            return job(*args)
+
+        future = loop.run_in_executor(self.executor, unless_gone)
         try:
             return await asyncio.wait_for(future, self.limits.request_timeout)
         except TimeoutError:
@@ -217,6 +235,8 @@ class App:
                 "server is busy, retry",
                 503,
             ) from None
+        finally:
+            watch.cancel()
 
     def log_this(self) -> bool:
         return self.prediction_log is not None and self.prediction_log.sampled()
@@ -281,7 +301,7 @@ class App:
                 check_content_type(content_type)
                 body = await self.read_body(declared, receive, held)
             status, reply, kind = await route.handler(
-                Request(params, body, request_id.decode(), binary)
+                Request(params, body, request_id.decode(), binary, receive)
             )
         except RequestError as err:
             status, kind = err.status, JSON_TYPE
@@ -393,6 +413,13 @@ class App:
                 self.ready = False
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _left(watch: asyncio.Task) -> list[bool]:
+    """[True] once the client has gone: what ASGI's receive answers after the body."""
+    if watch.cancelled() or watch.exception() is not None:
+        return []
+    return [True] if watch.result().get("type") == "http.disconnect" else []
 
 
 def check_content_type(value: bytes | None) -> None:
