@@ -236,6 +236,8 @@ class Codec:
                 data = _decode(self.row_decoder(columns), data)
             except RequestError as err:
                 raise RequestError(_explain_data(str(err), columns)) from None
+        # Refused before more is made of them: rows were decoded before their number was known.
+        self.check_rows(len(data))
         if columns == self.order:  # always so with one feature
             return data
         position = {name: index for index, name in enumerate(columns)}
