@@ -216,7 +216,7 @@ class App:
         a client that gave up (its timeout, a retry) costs no model run, so an overloaded server
         does not spend itself on answers no one reads (a 499 in the metrics)."""
         loop = asyncio.get_running_loop()
-        watch = loop.create_task(request.receive())
+        watch = asyncio.ensure_future(request.receive())
         gone: list[bool] = []  # written on the loop, read by the thread
         watch.add_done_callback(lambda task: gone.extend(_left(task)))
 
