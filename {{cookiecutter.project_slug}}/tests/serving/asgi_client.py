@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,12 @@ class Response:
 def call(app: App, method: str, path: str, body: Any = None, headers: dict | None = None):
     """One request through the ASGI app, in process: bytes go as they are, anything else as JSON."""
     return asyncio.run(request(app, method, path, body, headers))
+
+
+def model_runs(app: App) -> int:
+    """model_runs_total, as /metrics reports it: the model calls made so far."""
+    metrics = call(app, "GET", "/metrics").body.decode()
+    return int(float(re.search(r"^model_runs_total (\S+)$", metrics, re.M).group(1)))
 
 
 def call_together(app: App, requests: list[tuple]) -> list[Response]:

@@ -14,7 +14,16 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
-from asgi_client import INFER, MODEL_NAME, call, records_of, running, start_up, tensors_of
+from asgi_client import (
+    INFER,
+    MODEL_NAME,
+    call,
+    model_runs,
+    records_of,
+    running,
+    start_up,
+    tensors_of,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.module_name }}.serve import App, Limits
@@ -206,12 +215,6 @@ def test_a_request_whose_client_left_before_its_body_is_counted_not_answered(ser
         requests_counted(app)[(("method", "POST"), ("route", "/predict"), ("status", "499"))] == 1
     )
     assert app.buffered == 0
-
-
-def model_runs(app: App) -> float:
-    text = call(app, "GET", "/metrics").body.decode()
-    families = {family.name: family for family in text_string_to_metric_families(text)}
-    return families["model_runs"].samples[0].value
 
 
 @pytest.mark.parametrize("route", ["/predict", INFER])

@@ -3,7 +3,6 @@
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from asgi_client import (
     MODEL_NAME,
     call,
     call_together,
+    model_runs,
     records_of,
     start_up,
     tensors_of,
@@ -217,11 +217,6 @@ def test_a_feed_run_off_the_event_loop_is_never_reused(served, rows, schema):
     codec.predict_feed(json.dumps({"records": records[2:4]}).encode(), keep=True)
     for name, array in feed.items():
         np.testing.assert_array_equal(array, before[name])
-
-
-def model_runs(app: App) -> int:
-    metrics = call(app, "GET", "/metrics").body.decode()
-    return int(float(re.search(r"^model_runs_total (\S+)$", metrics, re.M).group(1)))
 
 
 def mixed_requests(records: list[dict], served: ServedModel) -> list[tuple]:
