@@ -204,6 +204,7 @@ class Codec:
         if request.records is not UNSET:
             if split or request.index is not UNSET:
                 raise RequestError(f"records and columns/data/index together: {PREDICT_FORMS}")
+            self.check_rows(len(request.records))
             rows = list(map(astuple, request.records))
         elif request.columns is UNSET or request.data is UNSET:
             if not split:
@@ -212,12 +213,12 @@ class Codec:
             raise RequestError(f"'{given}' without '{needed}': {PREDICT_FORMS}")
         else:
             rows = self.split_rows(request.columns, request.data)
-        self.check_rows(len(rows))
         self.check_response(len(rows), self.prediction_bytes)
         return rows
 
     def split_rows(self, columns: list[str], data: Any) -> list[tuple]:
-        """Columns and data as rows in `self.order`: each feature once, in any order."""
+        """Columns and data as rows in `self.order`: each feature once, in any order; their
+        number checked against the limit."""
         if columns != self.order:
             seen: set[str] = set()
             for position, name in enumerate(columns):
@@ -237,7 +238,7 @@ class Codec:
                 data = _decode(self.row_decoder(columns), data)
             except RequestError as err:
                 raise RequestError(_explain_data(str(err), columns)) from None
-        # Refused before more is made of them: rows were decoded before their number was known.
+        # As records are, before more is made of the rows: decoding is when their number is known.
         self.check_rows(len(data))
         if columns == self.order:  # always so with one feature
             return data
