@@ -391,15 +391,47 @@ def test_bad_input_gets_a_4xx_naming_the_problem(app, served, rows):
         assert message in response.json()["error"], (message, response.body)
 
 
-def test_numbers_beyond_float32_are_refused(app, served, rows, schema):
+@pytest.mark.parametrize("form", ["records", "columns"])
+def test_numbers_beyond_float32_are_refused(served, rows, schema, form):
+    """A number float32 cannot hold is refused and named, in a one-row body decoded on the event
+    loop and in a large one decoded in the inference thread (`Codec.predict_feed`, which checks
+    the range after packing); float32's largest value itself is taken."""
     if not schema.numeric:
         pytest.skip("no numeric feature")
     _, records = rows
-    for value, message in ((1e39, "within float32"), (-(10**400), "out of range")):
-        record = {**records[0], schema.numeric[0]: value}
-        response = call(app, "POST", "/predict", {"records": [record]})
-        assert response.status == 400 and message in response.json()["error"]
-        assert f"$.records[0].{schema.numeric[0]}" in response.json()["error"]
+    app = start_up(App(served, Limits(max_batch_rows=100_000, max_body_bytes=2**24)))
+    feature = schema.numeric[0]
+
+    def body(size: int, value: str) -> tuple[bytes, str]:
+        """`size` rows, the last one's `feature` set to `value`; where an error must point."""
+        batch = [dict(record) for record in (records * (size // len(records) + 1))[:size]]
+        batch[-1][feature] = "VALUE"
+        if form == "records":
+            document, where = {"records": batch}, f"$.records[{size - 1}].{feature}"
+        else:
+            columns = list(batch[0])
+            document = {"columns": columns, "data": [list(row.values()) for row in batch]}
+            where = f"$.data[{size - 1}][{columns.index(feature)}]"
+        return json.dumps(document).replace('"VALUE"', value).encode(), where
+
+    large = 1
+    while len(body(large, "0")[0]) <= 64 * 1024:  # past INLINE_BODY_BYTES: the thread's path
+        large *= 2
+    refused = (
+        ("1e39", "within float32"),
+        ("3.4028235e38", "within float32"),  # float32 would round it down to its largest value
+        ("-1" + "0" * 400, "out of range"),
+    )
+    for size in (1, large):
+        for value, message in (*refused, ("3.4028234663852886e38", None)):
+            text, where = body(size, value)
+            response = call(app, "POST", "/predict", text)
+            if message is None:
+                assert response.status == 200, response.body
+                continue
+            error = response.json()["error"]
+            assert response.status == 400 and message in error, (size, value, error)
+            assert where in error, (where, error)
 
 
 def test_metrics_follow_prometheus_conventions(app, served, rows):
@@ -458,6 +490,12 @@ def test_predictions_are_logged_for_drift_checks(served, rows, schema, tmp_path)
     assert all(("label" in line["outputs"]) == schema.is_classification for line in lines)
     batch = batch_from_logs([log], schema)
     assert len(batch) == 5 and list(batch.columns) == list(schema.features)
+    # A body past INLINE_BODY_BYTES (64 KiB) is decoded and logged in the inference thread.
+    large = (records * (1 + 70_000 // len(json.dumps(records))))[:1000]
+    assert len(json.dumps({"records": large})) > 64 * 1024
+    assert call(app, "POST", "/predict", {"records": large}).status == 200
+    logged = [json.loads(line) for line in log.read_text().splitlines()[5:]]
+    assert [line["features"] for line in logged] == large
 
     quiet = tmp_path / "sampled-out.jsonl"
     app = start_up(App(served, prediction_log=PredictionLog(str(quiet), 0.0, served.version)))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from . import openapi
@@ -22,7 +23,7 @@ from .batching import Coalescer, join_feeds
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, PredictionLog
 from .model import ServedModel
-from .protocol import Codec, RequestError
+from .protocol import Codec, RequestError, row_tuples
 from .settings import Limits
 
 JSON_TYPE = b"application/json"
@@ -168,7 +169,7 @@ class App:
                 request, self.predict_job, body, self.log_this()
             )
         else:
-            records = self.codec.predict_records(body)
+            records = self.codec.predict_rows(body)
             rows = len(records)
             if rows <= self.limits.inline_rows:
                 outputs = await self.predicts.submit(records, rows)
@@ -199,10 +200,10 @@ class App:
         self.metrics.runs += 1
         return outputs
 
-    def records_feed(self, parts: list[list[tuple]], rows: int) -> dict:
-        """/predict requests' records as one feed, in kept arrays (`Codec.numeric_feed`): the
+    def records_feed(self, parts: list[list], rows: int) -> dict:
+        """/predict requests' rows as one feed, in kept arrays (`Codec.numeric_feed`): the
         coalescer runs it on the loop at once."""
-        records = parts[0] if len(parts) == 1 else [row for part in parts for row in part]
+        records = parts[0] if len(parts) == 1 else [*chain.from_iterable(map(row_tuples, parts))]
         return self.codec.records_feed(records, rows, keep=True)
 
     async def model_in_thread(self, request: Request, job: Callable, *args: Any) -> Any:
