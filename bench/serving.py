@@ -2,24 +2,27 @@
 
 Bakes the default project (breast cancer, hist gradient boosting) and runs its pipeline; every
 server uses the same stack (uvicorn, httptools, uvloop, one process, no access log), pinned to core
-0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows, and the 1,000 rows
-again as columns and data (`{"columns": [...], "data": [[...]]}`, pandas' split orientation, which
-every server here takes). `wrk` (one thread, 64 keep-alive connections, 1 s warm-up then 4 s; three
-rounds through the servers in turn, the median round; after the warm-up and after the run, the
-server is left to finish what wrk left it, so the measured run and the next server have core 0
-alone) runs on core 1. The floor reads the body and answers a constant; the ceiling is 1 / (the
-floor's time per request + onnxruntime's in-process time for that many rows: the median of a loop
-over our server's own feed, pinned to core 0); floor + model is the floor that also runs the model
-on that feed, prepared at start (a server doing nothing but read the body and run the model: the
-ceiling measured instead of added up); FastAPI + onnxruntime parses with pydantic and runs the same
-model.onnx (framework cost apart from model cost); FastAPI + scikit-learn runs the joblib pickle
-through pandas (a typical baseline). Ours runs as `make serve` does, small requests waiting at once
-sharing one model call (COALESCE_ROWS=256), so at one row it can pass a ceiling that counts a model
-call per request; "each request alone" is the same server with COALESCE_ROWS=0. Non-2xx answers are
-counted; our server's RSS is sampled every second over a 60 s run at 64 rows. The last table splits
-a request's time, each request alone: the floor, the model's run inside a server (floor + model
-minus the floor) beside the same run in a loop in process, and what our server adds to floor + model
-beside its decoding and encoding timed in process.
+0, and answers `POST /predict {"records": [...]}` with 1, 64 and 1,000 test rows, and the 1,000
+rows again as columns and data (`{"columns": [...], "data": [[...]]}`, pandas' split orientation,
+which every server here takes) and as OIP infer's binary tensor data (one float32 tensor per
+feature after the JSON, the outputs asked for as binary data: what tritonclient sends by default;
+only our server and the floors take it, the FastAPI servers show a dash). `wrk` (one thread, 64
+keep-alive connections, 1 s warm-up then 4 s; three rounds through the servers in turn, the median
+round; after the warm-up and after the run, the server is left to finish what wrk left it, so the
+measured run and the next server have core 0 alone) runs on core 1. The floor reads the body and
+answers a constant; the ceiling is 1 / (the floor's time per request + onnxruntime's in-process
+time for that many rows: the median of a loop over our server's own feed, pinned to core 0); floor
++ model is the floor that also runs the model on that feed, prepared at start (a server doing
+nothing but read the body and run the model: the ceiling measured instead of added up); FastAPI +
+onnxruntime parses with pydantic and runs the same model.onnx (framework cost apart from model
+cost); FastAPI + scikit-learn runs the joblib pickle through pandas (a typical baseline). Ours runs
+as `make serve` does, small requests waiting at once sharing one model call (COALESCE_ROWS=256), so
+at one row it can pass a ceiling that counts a model call per request; "each request alone" is the
+same server with COALESCE_ROWS=0. Non-2xx answers are counted; our server's RSS is sampled every
+second over a 60 s run at 64 rows. The last table splits a request's time, each request alone: the
+floor, the model's run inside a server (floor + model minus the floor) beside the same run in a
+loop in process, and what our server adds to floor + model beside its decoding and encoding timed
+in process.
 """
 
 import csv
@@ -30,11 +33,13 @@ import re
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cookiecutter.main import cookiecutter
@@ -42,7 +47,10 @@ from cookiecutter.main import cookiecutter
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build/bench/serving"
 # (rows, the body's form): records by feature name, or columns and data.
-CASES = ((1, "records"), (64, "records"), (1000, "records"), (1000, "columns"))
+CASES = ((1, "records"), (64, "records"), (1000, "records"), (1000, "columns"), (1000, "binary"))
+MODEL = "bench"  # our servers' model name: binary tensor data goes to /v2/models/bench/infer
+# The servers that take each body form (the FastAPI ones do not speak OIP).
+SPEAKS_OIP = ("floor", "model", "ours", "alone")
 CONNECTIONS, WARM_UP, MEASURE, ROUNDS, SOAK = 64, 1, 4, 3, 60
 
 UVICORN = ["--log-level", "warning", "--no-access-log", "--http", "httptools", "--loop", "uvloop"]
@@ -72,9 +80,10 @@ FLOOR_MODEL = textwrap.dedent(
     codec = Codec(served, Limits())
     # Each bench body's feed, as our server builds it, by the body's length (no hashing per call).
     feeds = {{}}
-    for path in {bodies}:
+    for path, header in {bodies}:
         body = Path(path).read_bytes()
-        feeds[len(body)] = codec.predict_feed(body)[0]
+        feed = codec.predict_feed(body) if header is None else codec.infer_feed(body, header)
+        feeds[len(body)] = feed[0]
 
 
     async def app(scope, receive, send):
@@ -182,16 +191,23 @@ def start(command: list[str], cwd: Path, port: int) -> subprocess.Popen:
             time.sleep(0.2)
 
 
-def wrk(port: int, body_file: Path, seconds: int) -> tuple[float, int]:
+def wrk(port: int, case: tuple[int, str], seconds: int) -> tuple[float, int]:
     """(requests per second, non-2xx answers) from one wrk run on core 1."""
-    script = body_file.with_suffix(".lua")
+    body = body_file(case)
+    script = body.with_suffix(".lua")
+    if case[1] == "binary":
+        header = json_length(case)
+        headers = f'wrk.headers["Inference-Header-Content-Length"] = "{header}"\n'
+        path = f"/v2/models/{MODEL}/infer"
+    else:
+        headers, path = 'wrk.headers["Content-Type"] = "application/json"\n', "/predict"
     script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        f'wrk.method = "POST"\n{headers}'
+        f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
     )
     command = [
         *("taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s"),
-        *("--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/predict"),
+        *("--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}{path}"),
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -227,12 +243,25 @@ def wait_idle(pid: int, limit: float = 120) -> None:
             return
 
 
-def times(ours: float, other: float) -> str:
-    """Ours over a comparator; a comparator that finished no request in the window says so."""
+def times(ours: float, other: float | None) -> str:
+    """Ours over a comparator; a comparator that finished no request in the window says so, one
+    that does not take the body's form gets a dash."""
+    if other is None:
+        return "—"
     return f"{ours / other:.1f}x" if other else "(it answered none)"
 
 
-def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
+def number(value: float | None) -> str:
+    """Requests per second, or a dash for a server that does not take the body's form."""
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def json_length(case: tuple[int, str]) -> int:
+    """A binary body's JSON length (its Inference-Header-Content-Length), kept beside it."""
+    return int(body_file(case).with_suffix(".header").read_text())
+
+
+def in_process(project: Path, case: tuple[int, str]) -> dict[str, float]:
     """Our server's steps for this body in a loop in process, pinned to core 0 like the servers:
     onnxruntime's run on our feed, decoding the body into that feed, encoding the answer."""
     if str(project / "src") not in sys.path:
@@ -243,13 +272,16 @@ def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
     from mlops_demo.serve.protocol import Codec
     from mlops_demo.serve.settings import Limits
 
-    served = ServedModel((project / "models/model.onnx").read_bytes(), "bench")
+    served = ServedModel((project / "models/model.onnx").read_bytes(), MODEL)
     codec = Codec(served, Limits())
+    rows, body = case[0], body_file(case).read_bytes()
     keep = rows <= Limits().inline_rows
 
     def decode() -> dict:
         """The body into the feed, as the server decodes it: a large body in the inference thread
-        (`predict_feed`), a small one on the event loop."""
+        (`predict_feed`, `infer_feed`), a small one on the event loop."""
+        if case[1] == "binary":
+            return codec.infer_feed(body, json_length(case))[0]
         if len(body) > INLINE_BODY_BYTES:
             return codec.predict_feed(body)[0]
         decoded = codec.predict_rows(body)
@@ -257,6 +289,16 @@ def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
 
     feed = decode()
     outputs = served.run(feed)
+    if case[1] == "binary":
+        wanted = codec.infer_feed(body, json_length(case))[2]
+
+        def encode() -> Any:
+            return codec.infer_reply(outputs, wanted, None)
+    else:
+
+        def encode() -> Any:
+            return codec.predict_reply(outputs)
+
     runs = 200 if rows > 100 else 2000
     # As the server does once started (App's lifespan): what exists now is never collected again,
     # so the collector's passes do not walk this process's imports (pandas, cookiecutter, ...).
@@ -268,7 +310,7 @@ def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
         return {
             "onnx": median_seconds(lambda: served.run(feed), runs),
             "decode": median_seconds(decode, runs),
-            "encode": median_seconds(lambda: codec.predict_reply(outputs), runs),
+            "encode": median_seconds(encode, runs),
         }
     finally:
         os.sched_setaffinity(0, allowed)
@@ -276,12 +318,36 @@ def in_process(project: Path, body: bytes, rows: int) -> dict[str, float]:
 
 def body_file(case: tuple[int, str]) -> Path:
     rows, form = case
-    return OUT / f"body-{rows}-{form}.json"
+    return OUT / f"body-{rows}-{form}.{'bin' if form == 'binary' else 'json'}"
 
 
 def label(case: tuple[int, str]) -> str:
     rows, form = case
-    return f"{rows:,}" + (", columns and data" if form == "columns" else "")
+    forms = {"records": "", "columns": ", columns and data", "binary": ", binary tensors (infer)"}
+    return f"{rows:,}{forms[form]}"
+
+
+def write_body(case: tuple[int, str], records: list[dict]) -> None:
+    """A case's body: records, columns and data, or binary tensor data (and its JSON's length)."""
+    rows, form = case
+    batch, features = records[:rows], list(records[0])
+    path = body_file(case)
+    if form == "records":
+        path.write_bytes(json.dumps({"records": batch}).encode())
+    elif form == "columns":
+        data = [list(row.values()) for row in batch]
+        path.write_bytes(json.dumps({"columns": features, "data": data}).encode())
+    else:
+        size = rows * 4
+        inputs = [
+            {"name": name, "shape": [rows, 1], "datatype": "FP32",
+             "parameters": {"binary_data_size": size}}
+            for name in features
+        ]  # fmt: skip
+        document = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}})
+        values = [struct.pack(f"<{rows}f", *(row[name] for row in batch)) for name in features]
+        path.write_bytes(document.encode() + b"".join(values))
+        path.with_suffix(".header").write_text(str(len(document.encode())))
 
 
 def prepare() -> tuple[Path, list[dict]]:
@@ -297,8 +363,15 @@ def prepare() -> tuple[Path, list[dict]]:
     subprocess.run([str(tools / "dvc"), "repro", "--quiet"], cwd=project, env=env, check=True)
     schema = yaml.safe_load((project / "data/schema.yaml").read_text())
     features, labels = schema["features"], schema["target"]["labels"]
+    with (project / "data/prepared/test.csv").open() as test:
+        rows = [{name: float(row[name]) for name in features} for row in csv.DictReader(test)]
+    records = (rows * (1000 // len(rows) + 1))[:1000]
+    for case in CASES:
+        write_body(case, records)
     (project / "floor.py").write_text(FLOOR.lstrip())
-    bodies = [str(body_file(case)) for case in CASES]
+    bodies = [
+        (str(body_file(case)), json_length(case) if case[1] == "binary" else None) for case in CASES
+    ]
     (project / "floor_model.py").write_text(
         FLOOR_MODEL.format(module="mlops_demo", bodies=bodies).lstrip()
     )
@@ -308,37 +381,26 @@ def prepare() -> tuple[Path, list[dict]]:
     (project / "fastapi_sklearn.py").write_text(
         FASTAPI_SKLEARN.format(model=project / "models/model.joblib").lstrip()
     )
-    with (project / "data/prepared/test.csv").open() as test:
-        rows = [{name: float(row[name]) for name in features} for row in csv.DictReader(test)]
-    return project, (rows * (1000 // len(rows) + 1))[:1000]
+    return project
 
 
 def main() -> None:
-    project, records = prepare()
+    project = prepare()
     python = sys.executable
     ports = {name: free_port() for name in ("floor", "model", "ours", "alone", "onnx", "sklearn")}
     servers = {
         "floor": [python, "-m", "uvicorn", "floor:app", *UVICORN, "--port", str(ports["floor"])],
         "model": [python, "-m", "uvicorn", "floor_model:app", *UVICORN,
                   "--port", str(ports["model"])],
-        "ours": [python, "-m", "mlops_demo.serve", "--port", str(ports["ours"])],
+        "ours": [python, "-m", "mlops_demo.serve", "--port", str(ports["ours"]), "--name", MODEL],
         "alone": [python, "-m", "mlops_demo.serve", "--port", str(ports["alone"]),
-                  "--coalesce-rows", "0"],
+                  "--name", MODEL, "--coalesce-rows", "0"],
         "onnx": [python, "-m", "uvicorn", "fastapi_onnx:app", *UVICORN,
                  "--port", str(ports["onnx"])],
         "sklearn": [python, "-m", "uvicorn", "fastapi_sklearn:app", *UVICORN,
                     "--port", str(ports["sklearn"])],
     }  # fmt: skip
-    bodies = {case: body_file(case) for case in CASES}
-    features = list(records[0])
-    for (rows, form), path in bodies.items():
-        body = (
-            {"records": records[:rows]}
-            if form == "records"
-            else {"columns": features, "data": [list(r.values()) for r in records[:rows]]}
-        )
-        path.write_bytes(json.dumps(body).encode())
-    rate: dict[tuple[str, tuple[int, str]], float] = {}
+    rate: dict[tuple[str, tuple[int, str]], float | None] = {}
     non_2xx = dict.fromkeys(servers, 0)
     rss: list[float] = []
     steps: dict[tuple[int, str], dict[str, float]] = {}
@@ -347,27 +409,29 @@ def main() -> None:
         # Rounds interleave the servers, so a change in the machine's load falls on all of them;
         # the median round counts. Idle servers cost the measured one nothing.
         for case in CASES:
-            rates: dict[str, list[float]] = {name: [] for name in servers}
+            takers = [n for n in servers if case[1] != "binary" or n in SPEAKS_OIP]
+            rates: dict[str, list[float]] = {name: [] for name in takers}
             for _ in range(ROUNDS):
-                for name in servers:
-                    wrk(ports[name], bodies[case], WARM_UP)
+                for name in takers:
+                    wrk(ports[name], case, WARM_UP)
                     # The warm-up closed its connections with requests in flight: a server works
                     # through those it had read (ours at 1,000 rows: 64 x 8 ms), and measured
                     # at once it spent an eighth of the run on them.
                     wait_idle(running[name].pid)
-                    measured, bad = wrk(ports[name], bodies[case], MEASURE)
+                    measured, bad = wrk(ports[name], case, MEASURE)
                     wait_idle(running[name].pid)
                     rates[name].append(measured)
                     non_2xx[name] += bad
             for name in servers:
-                rate[name, case] = statistics.median(rates[name])
+                rate[name, case] = statistics.median(rates[name]) if name in rates else None
             # With every server idle: our steps in process, for the ceiling and the breakdown.
-            steps[case] = in_process(project, bodies[case].read_bytes(), case[0])
+            steps[case] = in_process(project, case)
         pid = running["ours"].pid
         rss.append(rss_mib(pid))
         soak = subprocess.Popen(
             ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SOAK}s", "-s",
-             str(bodies[64, "records"].with_suffix(".lua")), f"http://127.0.0.1:{ports['ours']}/predict"],
+             str(body_file((64, "records")).with_suffix(".lua")),
+             f"http://127.0.0.1:{ports['ours']}/predict"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         while soak.poll() is None:
@@ -394,7 +458,7 @@ def main() -> None:
                 for name in ("floor", "model", "ceiling")
             )
             + f" | **{rate['ours', case]:,.0f}** | {rate['alone', case]:,.0f} | "
-            f"{rate['onnx', case]:,.0f} | {rate['sklearn', case]:,.0f} |"
+            f"{number(rate['onnx', case])} | {number(rate['sklearn', case])} |"
         )
     print()
     print("Requests per second. The same runs as ratios, ours over each comparator:\n")

@@ -8,6 +8,7 @@ import json
 import math
 import re
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ def tensors_of(records: list[dict], served: ServedModel) -> list[dict]:
         }
         for name in served.features
     ]
+
+
+def binary_body(tensors: list[dict], **fields: Any) -> tuple[bytes, dict[str, str]]:
+    """An infer body with every tensor's data as binary data after the JSON, as the binary tensor
+    data extension lays it out (little-endian float32; a BYTES element as its 4-byte length and
+    its UTF-8 bytes; a null as NaN), and the header giving the JSON's length."""
+    described, chunks = [], []
+    for tensor in tensors:
+        values = tensor["data"]
+        if tensor["datatype"] == "BYTES":
+            encoded = [value.encode() for value in values]
+            data = b"".join(struct.pack("<I", len(item)) + item for item in encoded)
+        else:
+            data = struct.pack(f"<{len(values)}f", *[math.nan if v is None else v for v in values])
+        chunks.append(data)
+        rest = {key: value for key, value in tensor.items() if key != "data"}
+        described.append({**rest, "parameters": {"binary_data_size": len(data)}})
+    document = json.dumps({"inputs": described, **fields}).encode()
+    return document + b"".join(chunks), {"Inference-Header-Content-Length": str(len(document))}
 
 
 @dataclass

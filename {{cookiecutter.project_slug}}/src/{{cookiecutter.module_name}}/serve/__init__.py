@@ -6,7 +6,7 @@ pandas: the image installs the project's runtime dependencies alone.
 Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol):
   GET  /v2/health/live, /v2/health/ready, /v2
   GET  /v2/models/{name}[/versions/{version}], .../ready
-  POST /v2/models/{name}[/versions/{version}]/infer
+  POST /v2/models/{name}[/versions/{version}]/infer   (JSON, or JSON then binary tensor data)
   POST /predict   {"records": [{"feature": value, ...}, ...]}
                   or {"columns": ["feature", ...], "data": [[value, ...], ...]}
   GET  /metrics   Prometheus text format

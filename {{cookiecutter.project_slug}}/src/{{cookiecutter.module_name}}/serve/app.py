@@ -27,13 +27,18 @@ from .protocol import Codec, RequestError, row_tuples
 from .settings import Limits
 
 JSON_TYPE = b"application/json"
+# Infer's answer when binary tensor data follows its JSON, as Triton sends it.
+BINARY_TYPE = b"application/octet-stream"
 # Bodies up to this size are decoded on the event loop (about 0.2 ms for 64 KiB).
 INLINE_BODY_BYTES = 64 * 1024
 REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+HEADER_LENGTH = b"inference-header-content-length"
 # A request whose connection closed before its body was in: nothing is sent, and the metrics count
 # it under nginx's "client closed request".
 CLIENT_CLOSED = 499
-Reply = tuple[int, bytes, bytes]  # status, body, content type
+Headers = list[tuple[bytes, bytes]]
+# Status, body, content type, and headers beyond those every answer has.
+Reply = tuple[int, bytes, bytes] | tuple[int, bytes, bytes, Headers]
 
 
 @dataclass(slots=True)
@@ -41,7 +46,8 @@ class Request:
     params: dict[str, str]
     body: bytes
     request_id: str
-    binary: bool  # the Triton binary tensor extension's header was sent
+    # Inference-Header-Content-Length (the binary tensor data extension's): the JSON's length
+    header: bytes | None
     receive: Callable  # ASGI's: after the body, it answers only once the client has gone
 
 
@@ -107,7 +113,11 @@ class App:
         return 503, b'{"ready":false}', JSON_TYPE
 
     async def server_metadata(self, request: Request) -> Reply:
-        body = {"name": self.model.name, "version": self.model.version, "extensions": []}
+        body = {
+            "name": self.model.name,
+            "version": self.model.version,
+            "extensions": ["binary_tensor_data"],
+        }
         return 200, self.codec.encode(body), JSON_TYPE
 
     async def model_metadata(self, request: Request) -> Reply:
@@ -127,25 +137,20 @@ class App:
 
     async def infer(self, request: Request) -> Reply:
         self.check_model(request.params)
-        if request.binary:
-            raise RequestError(
-                "the binary tensor extension is not supported: send tensors as JSON "
-                "(tritonclient: binary_data=False)"
-            )
         body = self.non_empty(request.body)
+        header = json_length(request.header)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
-            reply, rows, log = await self.model_in_thread(
-                request, self.infer_job, body, self.log_this()
+            (reply, json_size), rows, log = await self.model_in_thread(
+                request, self.infer_job, body, header, self.log_this()
             )
         else:
-            feed, rows, wanted, request_id = self.codec.infer_feed(body)
+            feed, rows, wanted, request_id = self.codec.infer_feed(body, header)
             if rows <= self.limits.inline_rows:
                 outputs = await self.infers.submit(feed, rows)
             else:
                 outputs = await self.model_in_thread(request, self.model.run, feed)
-            response = self.codec.infer_response(outputs, wanted, request_id)
-            reply = self.codec.encode(response)
+            reply, json_size = self.codec.infer_reply(outputs, wanted, request_id)
             log = (feed, outputs) if self.log_this() else None
         self.metrics.rows += rows
         if log:
@@ -153,15 +158,22 @@ class App:
             features = {name: values.ravel().tolist() for name, values in feed.items()}
             predictions = self.codec.predictions(outputs)
             self.prediction_log.write(request.request_id, features, predictions, started)
-        return 200, reply, JSON_TYPE
+        if json_size is None:
+            return 200, reply, JSON_TYPE
+        return 200, reply, BINARY_TYPE, [(HEADER_LENGTH, str(json_size).encode())]
 
-    def infer_job(self, body: bytes, log: bool) -> tuple[bytes, int, Any]:
-        feed, rows, wanted, request_id = self.codec.infer_feed(body)
+    def infer_job(self, body: bytes, header: int | None, log: bool) -> tuple[Any, int, Any]:
+        feed, rows, wanted, request_id = self.codec.infer_feed(body, header)
         outputs = self.model.run(feed)
-        reply = self.codec.encode(self.codec.infer_response(outputs, wanted, request_id))
+        reply = self.codec.infer_reply(outputs, wanted, request_id)
         return reply, rows, (feed, outputs) if log else None
 
     async def predict(self, request: Request) -> Reply:
+        if request.header is not None:
+            raise RequestError(
+                "Inference-Header-Content-Length is for binary tensor data, which only infer "
+                "takes: send /predict a JSON body"
+            )
         body = self.non_empty(request.body)
         started = time.perf_counter()
         if len(body) > INLINE_BODY_BYTES:
@@ -276,8 +288,7 @@ class App:
             return
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        content_type = declared = request_id = None
-        binary = False
+        content_type = declared = request_id = header = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -285,8 +296,8 @@ class App:
                 declared = value
             elif key == b"x-request-id":
                 request_id = value
-            elif key == b"inference-header-content-length":
-                binary = True
+            elif key == HEADER_LENGTH:
+                header = value
         if request_id is None or not REQUEST_ID.fullmatch(request_id):
             request_id = os.urandom(16).hex().encode()
         template, extra, held = "unmatched", [], [0]
@@ -299,11 +310,13 @@ class App:
                 raise RequestError(f"method {method} is not allowed on {path}: use {allowed}", 405)
             body = b""
             if route.reads_body:
-                check_content_type(content_type)
+                check_content_type(content_type, binary=header is not None)
                 body = await self.read_body(declared, receive, held)
-            status, reply, kind = await route.handler(
-                Request(params, body, request_id.decode(), binary, receive)
+            status, reply, kind, *headers = await route.handler(
+                Request(params, body, request_id.decode(), header, receive)
             )
+            if headers:
+                extra.extend(headers[0])
         except RequestError as err:
             status, kind = err.status, JSON_TYPE
             reply = self.codec.encode({"error": str(err)})
@@ -423,13 +436,26 @@ def _left(watch: asyncio.Task) -> list[bool]:
     return [True] if watch.result().get("type") == "http.disconnect" else []
 
 
-def check_content_type(value: bytes | None) -> None:
-    """JSON bodies only: application/json or any +json type. None given reads as JSON, since
-    OIP clients (tritonclient among them) send none."""
+def check_content_type(value: bytes | None, binary: bool = False) -> None:
+    """JSON bodies only: application/json or any +json type; application/octet-stream too for
+    JSON followed by binary tensor data. None given reads as JSON, since OIP clients
+    (tritonclient among them) send none."""
     if value is None:
         return
     media = value.split(b";", 1)[0].strip().lower()
     if media == JSON_TYPE or (media.endswith(b"+json") and b"/" in media):
         return
+    if binary and media == BINARY_TYPE:
+        return
     shown = value.decode("latin-1")[:60]
     raise RequestError(f"Content-Type {shown!r} is not JSON: send application/json", 415)
+
+
+def json_length(header: bytes | None) -> int | None:
+    """Inference-Header-Content-Length's value: the length of the JSON before binary data."""
+    if header is None:
+        return None
+    if not header.isdigit() or len(header) > 18:
+        shown = header.decode("latin-1")[:40]
+        raise RequestError(f"Inference-Header-Content-Length must be a byte count, got {shown!r}")
+    return int(header)

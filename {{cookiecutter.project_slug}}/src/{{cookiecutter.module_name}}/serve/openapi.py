@@ -4,7 +4,9 @@ Request schemas name this model's features, inputs and outputs, so a generated r
 server can answer; the OIP shapes follow the protocol's REST spec
 (https://github.com/kserve/open-inference-protocol, specification/protocol/inference_rest.md).
 What JSON Schema cannot say, and the server checks: each input's shape[0] equals its data's length
-and every input's rows agree.
+and every input's rows agree. Infer's binary tensor data (the JSON, then the tensors' bytes; its
+length in the Inference-Header-Content-Length header) is described in words: an OpenAPI media type
+cannot say where the JSON ends.
 """
 
 from typing import Any
@@ -22,6 +24,18 @@ ERROR_STATUSES = {
     "415": "Content-Type other than application/json or +json",
     "503": "Busy: REQUEST_TIMEOUT or MAX_BUFFERED_BYTES reached; retry (Retry-After)",
 }
+
+
+BINARY_TYPE = "application/octet-stream"
+BINARY_DATA = (
+    "Tensors may also travel as binary data (Triton's binary tensor data extension, "
+    "tritonclient's default): the Inference-Header-Content-Length header gives the JSON's length, "
+    "an input with parameters.binary_data_size has that many bytes after it (little-endian "
+    "values; a BYTES element as its 4-byte length and its UTF-8 bytes; the body may then be "
+    "sent as application/octet-stream), and an output asked for with parameters.binary_data "
+    "(or every output, with the request's parameters.binary_data_output) is answered that way, "
+    "as application/octet-stream with the same header."
+)
 
 
 def _json(schema: dict) -> dict:
@@ -334,12 +348,15 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
             {**_responses(ready, "404"), "503": _answer("Not ready yet", ready)},
             params,
         )
+        responses = _responses(_ref("InferResponse"), "400", "404", "408", "413", "415", "503")
+        responses["200"]["content"][BINARY_TYPE] = {"schema": {"type": "string"}}
         paths[prefix + "/infer"] = _post(
             "Inference (OIP): one [rows, 1] tensor per input; each output once",
             "InferRequest",
-            _responses(_ref("InferResponse"), "400", "404", "408", "413", "415", "503"),
+            responses,
             params,
         )
+        paths[prefix + "/infer"]["post"]["description"] = BINARY_DATA
     return {
         "openapi": "3.1.0",
         "info": {

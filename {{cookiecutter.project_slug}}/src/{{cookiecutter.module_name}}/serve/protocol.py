@@ -4,7 +4,11 @@ A wrong type, a bad shape or a size over a limit is a `RequestError` naming the 
 path (`$.records[3].mean_radius`, `$.data[3][0]`), never a 5xx. Types follow the Open Inference
 Protocol v2 REST spec (https://github.com/kserve/open-inference-protocol,
 specification/protocol/inference_rest.md): `id` is a string, `parameters` maps names to strings,
-numbers or booleans, a requested output is `{"name": ...}`. /predict also takes pandas' "split"
+numbers or booleans, a requested output is `{"name": ...}`. Infer also takes tensors as binary data
+after the JSON, and answers with them (Triton's binary tensor data extension, tritonclient's
+default: https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol/
+binary-tensor-data-extension): little-endian values, a BYTES element as its 4-byte length and
+its UTF-8 bytes. /predict also takes pandas' "split"
 orientation (`DataFrame.to_json(orient="split")`: columns, data and an index left aside), as
 MLflow's scoring server does (its `dataframe_split`). Why msgspec rather than pydantic:
 bench/decoding.py in the template.
@@ -46,6 +50,8 @@ PREDICT_FORMS = (
 # A value's place in `data`, as msgspec writes it in an error: row, then column.
 DATA_CELL = re.compile(r"`\$(?:\.data)?\[(\d+)\]\[(\d+)\]`")
 DATA_ROW = re.compile(r"`\$(?:\.data)?\[(\d+)\]`")
+# The outputs an infer request gets, each once, in order: (name, as binary data).
+Wanted = list[tuple[str, bool]]
 
 
 class RequestError(Exception):
@@ -70,9 +76,16 @@ class InputTensor(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     name: str
     shape: Annotated[list[Dimension], msgspec.Meta(max_length=8)]
     datatype: str
-    # Decoded once the datatype and shape are known to be right (`Codec.tensor`).
-    data: msgspec.Raw
+    # Decoded once the datatype and shape are known to be right (`Codec.tensor`); absent when the
+    # values follow the JSON as binary data (`parameters.binary_data_size`).
+    data: msgspec.Raw | Unset = UNSET
     parameters: Parameters | Unset = UNSET
+
+
+# A BYTES element's length, before its bytes, in binary tensor data.
+LENGTH = struct.Struct("<I")
+# Binary tensor data's element types, little-endian.
+BINARY_TYPES = {"FP32": np.dtype("<f4"), "INT64": np.dtype("<i8")}
 
 
 def _decode(decoder: msgspec.json.Decoder, body: bytes | msgspec.Raw) -> Any:
@@ -151,6 +164,7 @@ class Codec:
             keys[0] = b',"probabilities":{' + keys[0][1:]
             self.row_pieces = [b'{"label":', b"", *chain.from_iterable((k, b"") for k in keys)]
             self.row_pieces.append(b"}},")
+        self.binary_labels = {label: _element(label) for label in model.labels or []}
         # Row count -> its kept `Feed`.
         self.kept_feeds: dict[int, Feed] = {}
         # Everything but the rows: names, version, keys, the error or id echoed.
@@ -383,14 +397,27 @@ class Codec:
 
     # --- OIP infer ------------------------------------------------------------------------------
 
-    def infer_feed(self, body: bytes) -> tuple[dict[str, np.ndarray], int, list[str], str | None]:
-        """The feed, its rows, the outputs to answer (each once) and the request's id."""
-        request = _decode(self.infer, body)
+    def infer_feed(
+        self, body: bytes, header: int | None = None
+    ) -> tuple[dict[str, np.ndarray], int, Wanted, str | None]:
+        """The feed, its rows, the outputs to answer (each once, and whether as binary data) and
+        the request's id. `header`: the JSON's length (Inference-Header-Content-Length), binary
+        tensor data after it; None: the body is all JSON."""
+        if header is None:
+            document, binary = body, memoryview(b"")
+        elif header > len(body):
+            raise RequestError(
+                f"Inference-Header-Content-Length is {header}, the body has {len(body)} bytes"
+            )
+        else:
+            document, binary = body[:header], memoryview(body)[header:]
+        request = _decode(self.infer, document)
         if not request.inputs:
             raise RequestError("'inputs' must be a non-empty list of tensors")
-        wanted = self.wanted_outputs(request.outputs)
+        wanted = self.wanted_outputs(request.outputs, request.parameters)
         feed: dict[str, np.ndarray] = {}
         rows: int | None = None
+        taken = 0  # binary bytes read so far
         for position, tensor in enumerate(request.inputs):
             name = tensor.name
             if name not in self.model.inputs:
@@ -411,12 +438,38 @@ class Codec:
                 raise RequestError(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
             rows = shape[0]
             self.check_rows(rows)
-            feed[name] = self.tensor(position, name, expected, tensor.data, rows)
+            size = _binary_size(tensor.parameters, f"input {name!r}")
+            if size is None:
+                if tensor.data is UNSET:
+                    raise RequestError(
+                        f"input {name!r}: no data - at `$.inputs[{position}]` (send `data`, or "
+                        "parameters.binary_data_size and the bytes after the JSON)"
+                    )
+                feed[name] = self.tensor(position, name, expected, tensor.data, rows)
+                continue
+            if header is None:
+                raise RequestError(
+                    f"input {name!r}: binary_data_size needs the Inference-Header-Content-Length "
+                    "header (the JSON's length, binary data after it)"
+                )
+            if tensor.data is not UNSET:
+                raise RequestError(f"input {name!r}: data and binary_data_size together")
+            if size > len(binary) - taken:
+                raise RequestError(
+                    f"input {name!r}: binary_data_size is {size}, {len(binary) - taken} bytes "
+                    "are left after the JSON"
+                )
+            feed[name] = _binary_tensor(name, expected, binary[taken : taken + size], rows)
+            taken += size
+        if taken != len(binary):
+            raise RequestError(
+                f"{len(binary) - taken} bytes after the JSON belong to no input (binary_data_size)"
+            )
         missing = [name for name in self.model.inputs if name not in feed]
         if missing:
             raise RequestError(f"missing input {', '.join(missing)}")
         assert rows is not None
-        per_row = sum(self.output_bytes(name) for name in wanted)
+        per_row = sum(self.output_bytes(name) for name, _ in wanted)
         echoed = 0 if request.id is UNSET else len(self.encode(request.id))
         self.check_response(rows, per_row, echoed)
         return feed, rows, wanted, None if request.id is UNSET else request.id
@@ -440,40 +493,69 @@ class Codec:
             return np.array(values, dtype=object)[:, None]
         return np.array(values, dtype=np.float32)[:, None]
 
-    def wanted_outputs(self, requested: list[RequestedOutput] | Unset) -> list[str]:
-        """Each requested output once, in the order first asked: asking twice costs nothing more."""
+    def wanted_outputs(
+        self, requested: list[RequestedOutput] | Unset, parameters: Parameters | Unset
+    ) -> Wanted:
+        """Each requested output once, in the order first asked (asking twice costs nothing more),
+        and whether it is answered as binary data: its own `binary_data` parameter, else the
+        request's `binary_data_output` (what tritonclient sends when it names no output)."""
+        default = _flag(parameters, "binary_data_output", "parameters")
         if requested is UNSET:
-            return list(self.model.outputs)
-        names = list(dict.fromkeys(item.name for item in requested))
-        unknown = [name for name in names if name not in self.model.outputs]
-        if unknown:
-            known = ", ".join(self.model.outputs)
-            raise RequestError(f"unknown output {unknown[0]!r}: has {known}")
-        return names
+            return [(name, default) for name in self.model.outputs]
+        wanted: dict[str, bool] = {}
+        for item in requested:
+            if item.name not in self.model.outputs:
+                known = ", ".join(self.model.outputs)
+                raise RequestError(f"unknown output {item.name!r}: has {known}")
+            binary = _flag(item.parameters, "binary_data", f"output {item.name!r}")
+            wanted.setdefault(item.name, default if binary is None else binary)
+        return list(wanted.items())
 
     def output_bytes(self, name: str) -> int:
         size = self.label_bytes + 1 if self.model.outputs[name] == "BYTES" else FLOAT_BYTES
         return self.model.widths[name] * size
 
-    def infer_response(
-        self, outputs: dict[str, np.ndarray], wanted: list[str], request_id: str | None
-    ) -> dict[str, Any]:
+    def infer_reply(
+        self, outputs: dict[str, np.ndarray], wanted: Wanted, request_id: str | None
+    ) -> tuple[bytes, int | None]:
+        """The infer answer, and the length of its JSON when binary data follows it (None: the
+        answer is all JSON)."""
+        tensors, binary = [], []
+        for name, as_binary in wanted:
+            values = outputs[name]
+            tensor: dict[str, Any] = {
+                "name": name,
+                "datatype": self.model.outputs[name],
+                "shape": list(values.shape),
+            }
+            if as_binary:
+                data = self.binary_data(self.model.outputs[name], values)
+                tensor["parameters"] = {"binary_data_size": len(data)}
+                binary.append(data)
+            else:
+                tensor["data"] = values.ravel().tolist()
+            tensors.append(tensor)
         response: dict[str, Any] = {
             "model_name": self.model.name,
             "model_version": self.model.version,
-            "outputs": [
-                {
-                    "name": name,
-                    "datatype": self.model.outputs[name],
-                    "shape": list(outputs[name].shape),
-                    "data": outputs[name].ravel().tolist(),
-                }
-                for name in wanted
-            ],
+            "outputs": tensors,
         }
         if request_id is not None:
             response["id"] = request_id
-        return response
+        document = self.encode(response)
+        if not binary:
+            return document, None
+        return b"".join([document, *binary]), len(document)
+
+    def binary_data(self, datatype: str, values: np.ndarray) -> bytes:
+        """An output as binary tensor data: row-major, little-endian; a BYTES element as its
+        length and UTF-8 bytes (a label's made once: 1,000 labels in 30 µs, not 300)."""
+        if datatype == "BYTES":
+            elements = self.binary_labels
+            return b"".join(
+                elements.get(value) or _element(value) for value in values.ravel().tolist()
+            )
+        return np.ascontiguousarray(values, dtype=BINARY_TYPES[datatype]).tobytes()
 
     # --- limits ---------------------------------------------------------------------------------
 
@@ -497,6 +579,69 @@ class Codec:
                 f"MAX_RESPONSE_BYTES ({limit}): send at most {fits} rows",
                 413,
             )
+
+
+def _binary_size(parameters: Parameters | Unset, what: str) -> int | None:
+    """An input's `binary_data_size` parameter: None if absent."""
+    size = None if parameters is UNSET else parameters.get("binary_data_size")
+    if size is None:
+        return None
+    if type(size) is not int or size < 0:
+        raise RequestError(
+            f"{what}: binary_data_size must be a whole number of bytes, got {size!r}"
+        )
+    return size
+
+
+def _flag(parameters: Parameters | Unset, name: str, what: str) -> bool | None:
+    """A boolean parameter: None if absent."""
+    value = None if parameters is UNSET else parameters.get(name)
+    if value is not None and type(value) is not bool:
+        raise RequestError(f"{what}: {name} must be true or false, got {value!r}")
+    return value
+
+
+def _binary_tensor(name: str, datatype: str, data: memoryview, rows: int) -> np.ndarray:
+    """An input's binary data as a [rows, 1] array: FP32 values (NaN a gap, as null is in JSON;
+    an infinity refused, as JSON cannot send one), or BYTES elements of UTF-8 text."""
+    if datatype == "BYTES":
+        values, at = [], 0
+        for row in range(rows):
+            if at + LENGTH.size > len(data):
+                raise RequestError(f"input {name!r}: binary data ends before element {row}")
+            (length,) = LENGTH.unpack_from(data, at)
+            at += LENGTH.size
+            if at + length > len(data):
+                raise RequestError(f"input {name!r}: element {row} runs past the binary data")
+            try:
+                values.append(str(data[at : at + length], "utf-8"))
+            except UnicodeDecodeError:
+                raise RequestError(f"input {name!r}: element {row} is not UTF-8") from None
+            at += length
+        if at != len(data):
+            raise RequestError(
+                f"input {name!r}: {len(data) - at} bytes of binary data after its {rows} elements"
+            )
+        return np.array(values, dtype=object)[:, None]
+    kind = BINARY_TYPES[datatype]
+    if len(data) != rows * kind.itemsize:
+        raise RequestError(
+            f"input {name!r}: shape [{rows}, 1] of {datatype} is {rows * kind.itemsize} bytes, "
+            f"binary_data_size is {len(data)}"
+        )
+    values = np.frombuffer(data, dtype=kind).reshape(rows, 1)
+    if np.isinf(values).any():
+        row = int(np.flatnonzero(np.isinf(values))[0])
+        raise RequestError(
+            f"input {name!r}: row {row} is infinite (send a number within float32; NaN is a gap)"
+        )
+    return values
+
+
+def _element(value: Any) -> bytes:
+    """A BYTES element as binary tensor data: its UTF-8 bytes' length, then them."""
+    encoded = str(value).encode()
+    return LENGTH.pack(len(encoded)) + encoded
 
 
 def row_tuples(rows: list) -> Iterator[tuple]:
