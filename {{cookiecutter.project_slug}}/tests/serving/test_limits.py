@@ -17,6 +17,7 @@ import pytest
 from asgi_client import (
     INFER,
     MODEL_NAME,
+    binary_body,
     call,
     model_runs,
     records_of,
@@ -127,6 +128,13 @@ def test_answers_above_the_response_limit_are_refused_before_inference(served, r
     assert infer.status == 413 and "MAX_RESPONSE_BYTES" in error(infer)
     rows = call(app, "GET", "/metrics").body.decode()
     assert f"model_predicted_rows_total {float(fits)}" in rows, "refused rows never ran"
+    # Outputs as JSON or as binary tensor data: the bound holds for either.
+    fits = int(error(infer).rsplit("at most ", 1)[1].split()[0])
+    tensors = tensors_of(records[:fits], served)
+    for binary in (False, True):
+        body, headers = binary_body(tensors, parameters={"binary_data_output": binary})
+        answered = call(app, "POST", INFER, body, headers)
+        assert answered.status == 200 and len(answered.body) <= limits.max_response_bytes
 
 
 def test_rows_above_the_limit_are_a_413(app, served, records):

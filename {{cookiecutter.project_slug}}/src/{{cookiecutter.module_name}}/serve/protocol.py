@@ -512,7 +512,9 @@ class Codec:
         return list(wanted.items())
 
     def output_bytes(self, name: str) -> int:
-        size = self.label_bytes + 1 if self.model.outputs[name] == "BYTES" else FLOAT_BYTES
+        """An output's most bytes per row, as JSON or binary data: a label is its quoted JSON and
+        a comma, or its 4-byte length and bytes (the latter one more); a number at most 25."""
+        size = self.label_bytes + 2 if self.model.outputs[name] == "BYTES" else FLOAT_BYTES
         return self.model.widths[name] * size
 
     def infer_reply(
