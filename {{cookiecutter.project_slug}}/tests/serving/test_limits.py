@@ -13,6 +13,7 @@ import time
 from http.client import HTTPConnection
 from pathlib import Path
 
+import numpy as np
 import pytest
 from asgi_client import (
     INFER,
@@ -27,7 +28,7 @@ from asgi_client import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.module_name }}.serve import App, Limits
+from {{ cookiecutter.module_name }}.serve import App, Limits, RequestError
 from {{ cookiecutter.module_name }}.serve.settings import SETTINGS, parse
 
 DEEP = (10**4, 10**5)
@@ -113,6 +114,39 @@ def test_requested_outputs_are_answered_once(served, records):
     assert output["name"] == first and output["shape"][0] == len(rows)
     single = call(app, "POST", INFER, {**body, "outputs": [{"name": first}]})
     assert len(response.body) == len(single.body)
+
+
+def test_a_large_body_is_decoded_twice_only_at_float32s_edge(served, records, schema):
+    """A body decoded in the inference thread (past 64 KiB) is read once without each number's
+    range check; only a number at or past float32's largest makes the checked decoding run too,
+    after the first is let go. A refused body (a wrong type, too many rows) is decoded once."""
+    if not schema.numeric:
+        pytest.skip("no numeric feature")
+    codec = App(served).codec
+    decoded = []
+    decode = codec.predict_rows
+
+    def counted(body, *decoder):
+        decoded.append(bool(decoder))  # True: the unchecked decoder
+        return decode(body, *decoder)
+
+    codec.predict_rows = counted
+    feature = schema.numeric[0]
+    for value, status, decodings in (
+        (1.5, 200, [True]),
+        ("x", 400, [True]),
+        (3.4028234663852886e38, 200, [True, False]),
+        (1e39, 400, [True, False]),
+    ):
+        decoded.clear()
+        body = json.dumps({"records": [*records[:-1], {**records[-1], feature: value}]}).encode()
+        assert len(body) > 64 * 1024
+        try:
+            codec.predict_feed(body)
+            answered = 200
+        except RequestError as err:
+            answered = err.status
+        assert (answered, decoded) == (status, decodings), value
 
 
 def test_answers_above_the_response_limit_are_refused_before_inference(served, records):
@@ -295,6 +329,26 @@ def test_bodies_held_at_once_are_bounded(served, records):
     assert app.buffered == 0, "what a request held is released with its answer"
     assert call(app, "POST", "/predict", {"records": records[:1]}).status == 200
     assert app.buffered == 0
+    # A binary answer with no room left: the 503 is JSON, without the answer's JSON length.
+    tensors = tensors_of(records[:20], served)
+    body, headers = binary_body(tensors, parameters={"binary_data_output": True})
+    app = start_up(App(served, Limits(max_buffered_bytes=len(body) + 10)))
+    refused = call(app, "POST", INFER, body, headers)
+    assert refused.status == 503 and "MAX_BUFFERED_BYTES" in error(refused), refused.body
+    assert "inference-header-content-length" not in refused.headers
+
+
+def test_a_binary_label_fits_the_answer_bound(served):
+    """The bound MAX_RESPONSE_BYTES is checked against counts a BYTES output's row at its longest
+    label, as JSON (quoted, a comma) or as binary data (4-byte length, bytes): never more."""
+    codec = App(served).codec
+    for name, datatype in served.outputs.items():
+        if datatype != "BYTES":
+            continue
+        for label in served.labels:
+            values = np.array([label] * 100, dtype=object)[:, None]
+            assert len(codec.binary_data(datatype, values)) <= 100 * codec.output_bytes(name)
+            assert len(codec.encode(values.ravel().tolist())) <= 100 * codec.output_bytes(name)
 
 
 # --- over a real server -------------------------------------------------------------------------

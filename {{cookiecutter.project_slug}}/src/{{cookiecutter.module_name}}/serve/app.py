@@ -288,7 +288,7 @@ class App:
             return
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        content_type = declared = request_id = header = None
+        content_type = declared = request_id = header = encoding = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -298,6 +298,8 @@ class App:
                 request_id = value
             elif key == HEADER_LENGTH:
                 header = value
+            elif key == b"content-encoding":
+                encoding = value
         if request_id is None or not REQUEST_ID.fullmatch(request_id):
             request_id = os.urandom(16).hex().encode()
         template, extra, held = "unmatched", [], [0]
@@ -311,6 +313,7 @@ class App:
             body = b""
             if route.reads_body:
                 check_content_type(content_type, binary=header is not None)
+                check_encoding(encoding)
                 body = await self.read_body(declared, receive, held)
             status, reply, kind, *headers = await route.handler(
                 Request(params, body, request_id.decode(), header, receive)
@@ -352,7 +355,8 @@ class App:
             self.reserve(len(reply), held)
         except RequestError as err:  # no room to hold the answer: say so briefly
             status, kind, reply = 503, JSON_TYPE, self.codec.encode({"error": str(err)})
-            extra.append((b"retry-after", b"1"))
+            # A binary answer's JSON length does not describe this one.
+            extra = [*(item for item in extra if item[0] != HEADER_LENGTH), (b"retry-after", b"1")]
         await send(
             {
                 "type": "http.response.start",
@@ -449,6 +453,14 @@ def check_content_type(value: bytes | None, binary: bool = False) -> None:
         return
     shown = value.decode("latin-1")[:60]
     raise RequestError(f"Content-Type {shown!r} is not JSON: send application/json", 415)
+
+
+def check_encoding(value: bytes | None) -> None:
+    """Bodies are read as sent: a compressed one (tritonclient's request_compression_algorithm)
+    is refused by name rather than misread as malformed JSON."""
+    if value is not None and value.strip().lower() != b"identity":
+        shown = value.decode("latin-1")[:40]
+        raise RequestError(f"Content-Encoding {shown!r} is not supported: send the body as is", 415)
 
 
 def json_length(header: bytes | None) -> int | None:

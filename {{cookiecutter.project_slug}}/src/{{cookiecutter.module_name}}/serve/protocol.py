@@ -85,7 +85,13 @@ class InputTensor(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 # A BYTES element's length, before its bytes, in binary tensor data.
 LENGTH = struct.Struct("<I")
 # Binary tensor data's element types, little-endian.
-BINARY_TYPES = {"FP32": np.dtype("<f4"), "INT64": np.dtype("<i8")}
+BINARY_TYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "INT64": np.dtype("<i8")}
+# Extensions a tensor's parameters may ask for that this server does not have: refused by name
+# rather than answered as if not asked (tritonclient's class_count sends "classification").
+UNSUPPORTED = {
+    "classification": "the classification extension",
+    "shared_memory_region": "the shared-memory extension",
+}
 
 
 def _decode(decoder: msgspec.json.Decoder, body: bytes | msgspec.Raw) -> Any:
@@ -215,16 +221,18 @@ class Codec:
         `keep`: the numbers may go into kept arrays (`numeric_feed`).
 
         The body is decoded first without a check of each number's range, and the packed numbers
-        checked at once; a number at or past float32's largest, or any error, and the body is
-        decoded again with every check, which decides: what is refused, and in which words, is the
-        same as on the event loop's path (`predict_rows` with the checked decoder).
+        checked at once; with a number at or past float32's largest, the first decoding is let go
+        and the body decoded again with every check, which decides: what is refused, and in which
+        words, is the same as on the event loop's path (`predict_rows` with the checked decoder).
+        Any other error is the same in both decodings (the range is their only difference).
         """
         try:
             rows = self.predict_rows(body, self.unchecked)
             return self.records_feed(rows, len(rows), keep, checked=False), len(rows), rows
-        except (RequestError, OverflowError):
-            rows = self.predict_rows(body)
-            return self.records_feed(rows, len(rows), keep), len(rows), rows
+        except OverflowError:
+            del rows  # not held while the body is decoded again (MAX_BODY_BYTES x 16, once)
+        rows = self.predict_rows(body)
+        return self.records_feed(rows, len(rows), keep), len(rows), rows
 
     def predict_rows(self, body: bytes, decoder: msgspec.json.Decoder | None = None) -> list:
         """A /predict body's rows in `self.order`, checked against the limits: records by feature
@@ -438,6 +446,7 @@ class Codec:
                 raise RequestError(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
             rows = shape[0]
             self.check_rows(rows)
+            _supported(tensor.parameters, f"input {name!r}")
             size = _binary_size(tensor.parameters, f"input {name!r}")
             if size is None:
                 if tensor.data is UNSET:
@@ -499,16 +508,22 @@ class Codec:
         """Each requested output once, in the order first asked (asking twice costs nothing more),
         and whether it is answered as binary data: its own `binary_data` parameter, else the
         request's `binary_data_output` (what tritonclient sends when it names no output)."""
-        default = _flag(parameters, "binary_data_output", "parameters")
-        if requested is UNSET:
-            return [(name, default) for name in self.model.outputs]
+        default = _flag(parameters, "binary_data_output", "parameters") or False
         wanted: dict[str, bool] = {}
+        if requested is UNSET:
+            requested = [RequestedOutput(name) for name in self.model.outputs]
         for item in requested:
             if item.name not in self.model.outputs:
                 known = ", ".join(self.model.outputs)
                 raise RequestError(f"unknown output {item.name!r}: has {known}")
-            binary = _flag(item.parameters, "binary_data", f"output {item.name!r}")
+            what = f"output {item.name!r}"
+            _supported(item.parameters, what)
+            binary = _flag(item.parameters, "binary_data", what)
             wanted.setdefault(item.name, default if binary is None else binary)
+        for name, binary in wanted.items():
+            datatype = self.model.outputs[name]
+            if binary and datatype != "BYTES" and datatype not in BINARY_TYPES:
+                raise RequestError(f"output {name!r} ({datatype}) cannot be sent as binary data")
         return list(wanted.items())
 
     def output_bytes(self, name: str) -> int:
@@ -593,6 +608,13 @@ def _binary_size(parameters: Parameters | Unset, what: str) -> int | None:
             f"{what}: binary_data_size must be a whole number of bytes, got {size!r}"
         )
     return size
+
+
+def _supported(parameters: Parameters | Unset, what: str) -> None:
+    """Refuse a parameter that asks for an extension this server does not have."""
+    for name, extension in UNSUPPORTED.items():
+        if parameters is not UNSET and name in parameters:
+            raise RequestError(f"{what}: {name} asks for {extension}, which this server lacks")
 
 
 def _flag(parameters: Parameters | Unset, name: str, what: str) -> bool | None:
