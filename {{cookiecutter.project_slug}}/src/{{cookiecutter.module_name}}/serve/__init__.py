@@ -13,19 +13,19 @@ Routes (OIP v2: https://kserve.github.io/website/docs/concepts/architecture/data
   GET  /openapi.json   this server's OpenAPI 3.1 document
 
 Modules: `settings` (every limit, flags and environment), `model` (the onnxruntime session),
-`protocol` (typed decoding straight to the model's feed, answers), `batching` (requests waiting
-at once share one model call), `app` (the ASGI app), `http`
-(uvicorn's protocol with head and body deadlines and a header limit), `metrics` (Prometheus,
-prediction log), `openapi`, `cli`.
+`protocol` (typed decoding straight to the model's feed, answers), `binary` (binary tensor data),
+`errors` (a client's mistake, never a 5xx), `batching` (requests waiting at once share one model
+call), `app` (the ASGI app), `http` (uvicorn's protocol with head and body deadlines and a header
+limit), `metrics` (Prometheus, prediction log), `openapi`, `cli`.
 
 Bad input is answered with 4xx and {"error": "<what is wrong>"}; it never reaches a 5xx.
 """
 
 from .app import App
 from .cli import main
+from .errors import RequestError
 from .metrics import PredictionLog
 from .model import ModelLoadError, ServedModel
-from .protocol import RequestError
 from .settings import Limits
 
 __all__ = [

@@ -20,10 +20,11 @@ from typing import Any
 
 from . import openapi
 from .batching import Coalescer, join_feeds
+from .errors import RequestError
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, PredictionLog
 from .model import ServedModel
-from .protocol import Codec, RequestError, row_tuples
+from .protocol import Codec, row_tuples
 from .settings import Limits
 
 JSON_TYPE = b"application/json"

@@ -5,13 +5,10 @@ path (`$.records[3].mean_radius`, `$.data[3][0]`), never a 5xx. Types follow the
 Protocol v2 REST spec (https://github.com/kserve/open-inference-protocol,
 specification/protocol/inference_rest.md): `id` is a string, `parameters` maps names to strings,
 numbers or booleans, a requested output is `{"name": ...}`. Infer also takes tensors as binary data
-after the JSON, and answers with them (Triton's binary tensor data extension, tritonclient's
-default: https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol/
-binary-tensor-data-extension): little-endian values, a BYTES element as its 4-byte length and
-its UTF-8 bytes. /predict also takes pandas' "split"
-orientation (`DataFrame.to_json(orient="split")`: columns, data and an index left aside), as
-MLflow's scoring server does (its `dataframe_split`). Why msgspec rather than pydantic:
-bench/decoding.py in the template.
+after the JSON, and answers with them (Triton's binary tensor data extension: `binary`). /predict
+also takes pandas' "split" orientation (`DataFrame.to_json(orient="split")`: columns, data and an
+index left aside), as MLflow's scoring server does (its `dataframe_split`). Why msgspec rather
+than pydantic: bench/decoding.py in the template.
 """
 
 import re
@@ -25,6 +22,8 @@ import msgspec
 import numpy as np
 from msgspec.structs import astuple
 
+from . import binary
+from .errors import RequestError
 from .model import ServedModel
 from .settings import Limits
 
@@ -54,14 +53,6 @@ DATA_ROW = re.compile(r"`\$(?:\.data)?\[(\d+)\]`")
 Wanted = list[tuple[str, bool]]
 
 
-class RequestError(Exception):
-    """A client mistake, answered with `status` and the message, never a 5xx."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 # Optional fields may be left out, not sent as null: the spec types them, and null is not a type.
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
@@ -80,18 +71,6 @@ class InputTensor(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     # values follow the JSON as binary data (`parameters.binary_data_size`).
     data: msgspec.Raw | Unset = UNSET
     parameters: Parameters | Unset = UNSET
-
-
-# A BYTES element's length, before its bytes, in binary tensor data.
-LENGTH = struct.Struct("<I")
-# Binary tensor data's element types, little-endian.
-BINARY_TYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "INT64": np.dtype("<i8")}
-# Extensions a tensor's parameters may ask for that this server does not have: refused by name
-# rather than answered as if not asked (tritonclient's class_count sends "classification").
-UNSUPPORTED = {
-    "classification": "the classification extension",
-    "shared_memory_region": "the shared-memory extension",
-}
 
 
 def _decode(decoder: msgspec.json.Decoder, body: bytes | msgspec.Raw) -> Any:
@@ -130,8 +109,7 @@ class Codec:
     def __init__(self, model: ServedModel, limits: Limits):
         self.model, self.limits = model, limits
         self.order = [*model.numeric, *model.categorical]
-        kinds = [Number | None] * len(model.numeric) + [str | None] * len(model.categorical)
-        self.kinds = dict(zip(self.order, kinds, strict=True))
+        self.kinds = dict(zip(self.order, self.kinds_of(Number), strict=True))
         # Columns and data (pandas' "split" orientation) give each value's feature by its column,
         # in any order. With numeric features only, every column takes the same type, so the rows
         # are typed while the body is decoded; otherwise `data` is decoded once `columns` says
@@ -170,7 +148,7 @@ class Codec:
             keys[0] = b',"probabilities":{' + keys[0][1:]
             self.row_pieces = [b'{"label":', b"", *chain.from_iterable((k, b"") for k in keys)]
             self.row_pieces.append(b"}},")
-        self.binary_labels = {label: _element(label) for label in model.labels or []}
+        self.binary_labels = {label: binary.element(label) for label in model.labels or []}
         # Row count -> its kept `Feed`.
         self.kept_feeds: dict[int, Feed] = {}
         # Everything but the rows: names, version, keys, the error or id echoed.
@@ -186,10 +164,14 @@ class Codec:
 
     # --- /predict -------------------------------------------------------------------------------
 
+    def kinds_of(self, number: Any) -> list:
+        """Each feature's type in `self.order`, `number` a numeric feature's; null is a gap."""
+        numeric, categorical = len(self.model.numeric), len(self.model.categorical)
+        return [number | None] * numeric + [str | None] * categorical
+
     def predict_decoder(self, number: Any) -> msgspec.json.Decoder:
         """A /predict body's decoder, `number` the type of a numeric feature's value."""
-        kinds = [number | None] * len(self.model.numeric)
-        kinds += [str | None] * len(self.model.categorical)
+        kinds = self.kinds_of(number)
         # Field names are f0, f1, ...: feature names need not be Python identifiers.
         record = msgspec.defstruct(
             "Record",
@@ -412,20 +394,20 @@ class Codec:
         the request's id. `header`: the JSON's length (Inference-Header-Content-Length), binary
         tensor data after it; None: the body is all JSON."""
         if header is None:
-            document, binary = body, memoryview(b"")
+            document, after = body, memoryview(b"")
         elif header > len(body):
             raise RequestError(
                 f"Inference-Header-Content-Length is {header}, the body has {len(body)} bytes"
             )
         else:
-            document, binary = body[:header], memoryview(body)[header:]
+            document, after = body[:header], memoryview(body)[header:]
         request = _decode(self.infer, document)
         if not request.inputs:
             raise RequestError("'inputs' must be a non-empty list of tensors")
         wanted = self.wanted_outputs(request.outputs, request.parameters)
         feed: dict[str, np.ndarray] = {}
         rows: int | None = None
-        taken = 0  # binary bytes read so far
+        taken = 0  # bytes after the JSON read so far
         for position, tensor in enumerate(request.inputs):
             name = tensor.name
             if name not in self.model.inputs:
@@ -446,8 +428,9 @@ class Codec:
                 raise RequestError(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
             rows = shape[0]
             self.check_rows(rows)
-            _supported(tensor.parameters, f"input {name!r}")
-            size = _binary_size(tensor.parameters, f"input {name!r}")
+            what = f"input {name!r}"
+            binary.supported(tensor.parameters, what)
+            size = binary.size(tensor.parameters, what)
             if size is None:
                 if tensor.data is UNSET:
                     raise RequestError(
@@ -463,16 +446,16 @@ class Codec:
                 )
             if tensor.data is not UNSET:
                 raise RequestError(f"input {name!r}: data and binary_data_size together")
-            if size > len(binary) - taken:
+            if size > len(after) - taken:
                 raise RequestError(
-                    f"input {name!r}: binary_data_size is {size}, {len(binary) - taken} bytes "
+                    f"input {name!r}: binary_data_size is {size}, {len(after) - taken} bytes "
                     "are left after the JSON"
                 )
-            feed[name] = _binary_tensor(name, expected, binary[taken : taken + size], rows)
+            feed[name] = binary.tensor(name, expected, after[taken : taken + size], rows)
             taken += size
-        if taken != len(binary):
+        if taken != len(after):
             raise RequestError(
-                f"{len(binary) - taken} bytes after the JSON belong to no input (binary_data_size)"
+                f"{len(after) - taken} bytes after the JSON belong to no input (binary_data_size)"
             )
         missing = [name for name in self.model.inputs if name not in feed]
         if missing:
@@ -508,7 +491,7 @@ class Codec:
         """Each requested output once, in the order first asked (asking twice costs nothing more),
         and whether it is answered as binary data: its own `binary_data` parameter, else the
         request's `binary_data_output` (what tritonclient sends when it names no output)."""
-        default = _flag(parameters, "binary_data_output", "parameters") or False
+        default = binary.flag(parameters, "binary_data_output", "parameters") or False
         wanted: dict[str, bool] = {}
         if requested is UNSET:
             requested = [RequestedOutput(name) for name in self.model.outputs]
@@ -517,12 +500,12 @@ class Codec:
                 known = ", ".join(self.model.outputs)
                 raise RequestError(f"unknown output {item.name!r}: has {known}")
             what = f"output {item.name!r}"
-            _supported(item.parameters, what)
-            binary = _flag(item.parameters, "binary_data", what)
-            wanted.setdefault(item.name, default if binary is None else binary)
-        for name, binary in wanted.items():
+            binary.supported(item.parameters, what)
+            as_binary = binary.flag(item.parameters, "binary_data", what)
+            wanted.setdefault(item.name, default if as_binary is None else as_binary)
+        for name, as_binary in wanted.items():
             datatype = self.model.outputs[name]
-            if binary and datatype != "BYTES" and datatype not in BINARY_TYPES:
+            if as_binary and datatype != "BYTES" and datatype not in binary.TYPES:
                 raise RequestError(f"output {name!r} ({datatype}) cannot be sent as binary data")
         return list(wanted.items())
 
@@ -537,7 +520,7 @@ class Codec:
     ) -> tuple[bytes, int | None]:
         """The infer answer, and the length of its JSON when binary data follows it (None: the
         answer is all JSON)."""
-        tensors, binary = [], []
+        tensors, chunks = [], []
         for name, as_binary in wanted:
             values = outputs[name]
             tensor: dict[str, Any] = {
@@ -548,7 +531,7 @@ class Codec:
             if as_binary:
                 data = self.binary_data(self.model.outputs[name], values)
                 tensor["parameters"] = {"binary_data_size": len(data)}
-                binary.append(data)
+                chunks.append(data)
             else:
                 tensor["data"] = values.ravel().tolist()
             tensors.append(tensor)
@@ -560,19 +543,14 @@ class Codec:
         if request_id is not None:
             response["id"] = request_id
         document = self.encode(response)
-        if not binary:
+        if not chunks:
             return document, None
-        return b"".join([document, *binary]), len(document)
+        return b"".join([document, *chunks]), len(document)
 
     def binary_data(self, datatype: str, values: np.ndarray) -> bytes:
         """An output as binary tensor data: row-major, little-endian; a BYTES element as its
         length and UTF-8 bytes (a label's made once: 1,000 labels in 30 µs, not 300)."""
-        if datatype == "BYTES":
-            elements = self.binary_labels
-            return b"".join(
-                elements.get(value) or _element(value) for value in values.ravel().tolist()
-            )
-        return np.ascontiguousarray(values, dtype=BINARY_TYPES[datatype]).tobytes()
+        return binary.output(datatype, values, self.binary_labels)
 
     # --- limits ---------------------------------------------------------------------------------
 
@@ -596,76 +574,6 @@ class Codec:
                 f"MAX_RESPONSE_BYTES ({limit}): send at most {fits} rows",
                 413,
             )
-
-
-def _binary_size(parameters: Parameters | Unset, what: str) -> int | None:
-    """An input's `binary_data_size` parameter: None if absent."""
-    size = None if parameters is UNSET else parameters.get("binary_data_size")
-    if size is None:
-        return None
-    if type(size) is not int or size < 0:
-        raise RequestError(
-            f"{what}: binary_data_size must be a whole number of bytes, got {size!r}"
-        )
-    return size
-
-
-def _supported(parameters: Parameters | Unset, what: str) -> None:
-    """Refuse a parameter that asks for an extension this server does not have."""
-    for name, extension in UNSUPPORTED.items():
-        if parameters is not UNSET and name in parameters:
-            raise RequestError(f"{what}: {name} asks for {extension}, which this server lacks")
-
-
-def _flag(parameters: Parameters | Unset, name: str, what: str) -> bool | None:
-    """A boolean parameter: None if absent."""
-    value = None if parameters is UNSET else parameters.get(name)
-    if value is not None and type(value) is not bool:
-        raise RequestError(f"{what}: {name} must be true or false, got {value!r}")
-    return value
-
-
-def _binary_tensor(name: str, datatype: str, data: memoryview, rows: int) -> np.ndarray:
-    """An input's binary data as a [rows, 1] array: FP32 values (NaN a gap, as null is in JSON;
-    an infinity refused, as JSON cannot send one), or BYTES elements of UTF-8 text."""
-    if datatype == "BYTES":
-        values, at = [], 0
-        for row in range(rows):
-            if at + LENGTH.size > len(data):
-                raise RequestError(f"input {name!r}: binary data ends before element {row}")
-            (length,) = LENGTH.unpack_from(data, at)
-            at += LENGTH.size
-            if at + length > len(data):
-                raise RequestError(f"input {name!r}: element {row} runs past the binary data")
-            try:
-                values.append(str(data[at : at + length], "utf-8"))
-            except UnicodeDecodeError:
-                raise RequestError(f"input {name!r}: element {row} is not UTF-8") from None
-            at += length
-        if at != len(data):
-            raise RequestError(
-                f"input {name!r}: {len(data) - at} bytes of binary data after its {rows} elements"
-            )
-        return np.array(values, dtype=object)[:, None]
-    kind = BINARY_TYPES[datatype]
-    if len(data) != rows * kind.itemsize:
-        raise RequestError(
-            f"input {name!r}: shape [{rows}, 1] of {datatype} is {rows * kind.itemsize} bytes, "
-            f"binary_data_size is {len(data)}"
-        )
-    values = np.frombuffer(data, dtype=kind).reshape(rows, 1)
-    if np.isinf(values).any():
-        row = int(np.flatnonzero(np.isinf(values))[0])
-        raise RequestError(
-            f"input {name!r}: row {row} is infinite (send a number within float32; NaN is a gap)"
-        )
-    return values
-
-
-def _element(value: Any) -> bytes:
-    """A BYTES element as binary tensor data: its UTF-8 bytes' length, then them."""
-    encoded = str(value).encode()
-    return LENGTH.pack(len(encoded)) + encoded
 
 
 def row_tuples(rows: list) -> Iterator[tuple]:
