@@ -276,12 +276,13 @@ def in_process(project: Path, case: tuple[int, str]) -> dict[str, float]:
     codec = Codec(served, Limits())
     rows, body = case[0], body_file(case).read_bytes()
     keep = rows <= Limits().inline_rows
+    header = json_length(case) if case[1] == "binary" else None  # read once, not in the loop
 
     def decode() -> dict:
         """The body into the feed, as the server decodes it: a large body in the inference thread
         (`predict_feed`, `infer_feed`), a small one on the event loop."""
-        if case[1] == "binary":
-            return codec.infer_feed(body, json_length(case))[0]
+        if header is not None:
+            return codec.infer_feed(body, header)[0]
         if len(body) > INLINE_BODY_BYTES:
             return codec.predict_feed(body)[0]
         decoded = codec.predict_rows(body)
@@ -289,8 +290,8 @@ def in_process(project: Path, case: tuple[int, str]) -> dict[str, float]:
 
     feed = decode()
     outputs = served.run(feed)
-    if case[1] == "binary":
-        wanted = codec.infer_feed(body, json_length(case))[2]
+    if header is not None:
+        wanted = codec.infer_feed(body, header)[2]
 
         def encode() -> Any:
             return codec.infer_reply(outputs, wanted, None)
