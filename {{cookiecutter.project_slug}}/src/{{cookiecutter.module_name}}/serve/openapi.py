@@ -5,8 +5,8 @@ server can answer; the OIP shapes follow the protocol's REST spec
 (https://github.com/kserve/open-inference-protocol, specification/protocol/inference_rest.md).
 What JSON Schema cannot say, and the server checks: each input's shape[0] equals its data's length
 and every input's rows agree. Infer's binary tensor data (the JSON, then the tensors' bytes; its
-length in the Inference-Header-Content-Length header) is described in words: an OpenAPI media type
-cannot say where the JSON ends.
+length in the Inference-Header-Content-Length header) is a body of bytes and that header: an
+OpenAPI media type cannot say where the JSON ends, so the layout is described in words.
 """
 
 from typing import Any
@@ -37,6 +37,11 @@ BINARY_DATA = (
     "(or every output, with the request's parameters.binary_data_output) is answered that way, "
     "as application/octet-stream with the same header."
 )
+
+
+# The JSON's length when binary tensor data follow it: a request's and a binary answer's header.
+HEADER_LENGTH = "Inference-Header-Content-Length"
+_LENGTH = {"type": "integer", "minimum": 0}
 
 
 def _json(schema: dict) -> dict:
@@ -351,13 +356,30 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
         )
         responses = _responses(_ref("InferResponse"), "400", "404", "408", "413", "415", "503")
         responses["200"]["content"][BINARY_TYPE] = {"schema": {"type": "string"}}
-        paths[prefix + "/infer"] = _post(
+        responses["200"]["headers"] = {
+            HEADER_LENGTH: {
+                "description": "With a binary answer: its JSON's length",
+                "schema": _LENGTH,
+            }
+        }
+        header = {
+            "name": HEADER_LENGTH,
+            "in": "header",
+            "required": False,
+            "description": "With binary tensor data: the length of the JSON before them",
+            "schema": _LENGTH,
+        }
+        infer = _post(
             "Inference (OIP): one [rows, 1] tensor per input; each output once",
             "InferRequest",
             responses,
-            params,
+            [*params, header],
         )
-        paths[prefix + "/infer"]["post"]["description"] = BINARY_DATA
+        # The JSON then the tensors' bytes, as tritonclient sends them (the header required).
+        binary_body = {"schema": {"type": "string", "contentMediaType": BINARY_TYPE}}
+        infer["post"]["requestBody"]["content"][BINARY_TYPE] = binary_body
+        infer["post"]["description"] = BINARY_DATA
+        paths[prefix + "/infer"] = infer
     return {
         "openapi": "3.1.0",
         "info": {
