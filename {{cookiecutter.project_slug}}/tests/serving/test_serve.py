@@ -35,6 +35,7 @@ from {{ cookiecutter.module_name }}.serve import (
     ServedModel,
     main,
 )
+from {{ cookiecutter.module_name }}.serve.settings import parse
 
 
 def expected(fitted, frame, schema):
@@ -72,18 +73,39 @@ def test_refuses_to_start_without_a_loadable_model(tmp_path, capsys):
         ServedModel.load(tmp_path, "a-directory")
 
 
+def refused(argv: list[str], capsys) -> str:
+    """What the server says when it will not start with these settings: one line."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m "), err
+    return err
+
+
 def test_bad_settings_are_named(monkeypatch, capsys):
+    """Each bad setting stops the server with one line naming its variable: a usage block came
+    first and named only the flag, nan passed as a timeout (uvicorn then failed every request),
+    a port past 65535 was wrapped to another, and a name with a slash left every model route a
+    404 while the health checks passed."""
     monkeypatch.setenv("PORT", "eighty")
-    with pytest.raises(SystemExit):
-        main([])
-    assert "argument --port: invalid int value: 'eighty'" in capsys.readouterr().err
+    assert "PORT (--port): invalid int value: 'eighty'" in refused([], capsys)
     monkeypatch.setenv("PORT", "8080")
-    with pytest.raises(SystemExit):
-        main(["--max-batch-rows", "0"])
-    assert "MAX_BATCH_ROWS must be positive" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--body-timeout", "0", "--max-connections", "-1"])
-    assert "BODY_TIMEOUT, MAX_CONNECTIONS must be positive" in capsys.readouterr().err
+    monkeypatch.setenv("MAX_BODY_BYTES", "2MiB")
+    assert "MAX_BODY_BYTES (--max-body-bytes): invalid int value" in refused([], capsys)
+    monkeypatch.delenv("MAX_BODY_BYTES")
+    assert "MAX_BATCH_ROWS must be positive" in refused(["--max-batch-rows", "0"], capsys)
+    err = refused(["--body-timeout", "0", "--max-connections", "-1"], capsys)
+    assert "BODY_TIMEOUT, MAX_CONNECTIONS must be positive" in err
+    for value in ("nan", "inf", "-inf"):
+        monkeypatch.setenv("HEADER_TIMEOUT", value)
+        assert "HEADER_TIMEOUT must be positive (and a finite" in refused([], capsys), value
+    monkeypatch.delenv("HEADER_TIMEOUT")
+    for port in ("0", "65536", "99999"):
+        assert "PORT must be 1 to 65535" in refused(["--port", port], capsys)
+    for name in ("iris/v1", "", "-x", "a b"):
+        assert "is not a model name" in refused([f"--name={name}"], capsys), name
+    monkeypatch.setenv("KEEP_ALIVE_TIMEOUT", "2.5")  # seconds, as every timeout takes them
+    assert parse([], "serve").keep_alive_timeout == 2.5
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary-data", "json"])
@@ -505,9 +527,14 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
     names, last = list(record), list(record)[-1]
     row = list(record.values())
     split = {"columns": names, "data": [row]}
+    # Nested data with a wrong value in its second row: named there, not at its first.
+    nested_wrong = {**tensors[0], "shape": [2, 1], "data": [tensors[0]["data"], [wrong]]}
+    nan_tensor = {**tensors[0], "data": [-math.inf]}  # Python's json writes it: not JSON
     return [
         ("POST", "/predict", b"{", None, 400, "malformed JSON"),
         ("POST", "/predict", b"\xff\xfe", None, 400, "malformed JSON"),
+        ("POST", "/predict", {"records": [{**record, first: math.nan}]}, None, 400, "NaN"),
+        ("POST", INFER, {"inputs": [nan_tensor, *tensors[1:]]}, None, 400, "NaN"),
         ("POST", "/predict", None, None, 400, "empty body"),
         ("POST", "/predict", {"records": 3}, None, 400, '{"records"'),
         ("POST", "/predict", [record], None, 400, '{"records"'),
@@ -541,9 +568,22 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", INFER, {"inputs": [{**tensors[0], "datatype": "INT8"}]}, None, 400, "datatype"),
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [1, 2]}]}, None, 400, "shape"),
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [3, 1]}]}, None, 400, "needs 3"),
+        ("POST", INFER, {"inputs": [nested_wrong, *tensors[1:]]}, None, 400, ".data[1][0]`"),
         ("POST", INFER, {"inputs": [{**tensors[0], "name": "x"}]}, None, 400, "unknown input"),
         ("POST", INFER, {"inputs": tensors, "outputs": [{"name": "y"}]}, None, 400, "output"),
     ]
+
+
+def test_an_empty_output_list_asks_for_every_output(app, served, rows):
+    """The protocol answers every output when none is named; an empty list ran the model and
+    answered none."""
+    _, records = rows
+    tensors = tensors_of(records[:2], served)
+    every = call(app, "POST", INFER, {"inputs": tensors})
+    empty = call(app, "POST", INFER, {"inputs": tensors, "outputs": []})
+    assert empty.status == every.status == 200, empty.body
+    assert [o["name"] for o in empty.json()["outputs"]] == list(served.outputs)
+    assert empty.json()["outputs"] == every.json()["outputs"]
 
 
 def test_bad_input_gets_a_4xx_naming_the_problem(app, served, rows):

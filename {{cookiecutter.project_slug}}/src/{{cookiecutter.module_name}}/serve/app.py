@@ -20,7 +20,7 @@ from typing import Any
 
 from . import openapi
 from .batching import Coalescer, join_feeds
-from .errors import RequestError
+from .errors import RequestError, cut, shown
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, PredictionLog
 from .model import ServedModel
@@ -50,6 +50,7 @@ class Request:
     # Inference-Header-Content-Length (the binary tensor data extension's): the JSON's length
     header: bytes | None
     receive: Callable  # ASGI's: after the body, it answers only once the client has gone
+    held: list[int]  # bytes it holds, counted against MAX_BUFFERED_BYTES (`App.reserve`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ class App:
             )
         else:
             feed, rows, wanted, request_id = self.codec.infer_feed(body, header)
+            self.reserve(self.codec.held_bytes(rows, len(body)), request.held)
             if rows <= self.limits.inline_rows:
                 outputs = await self.infers.submit(feed, rows)
             else:
@@ -184,15 +186,17 @@ class App:
         else:
             records = self.codec.predict_rows(body)
             rows = len(records)
+            # Held until the model has run: counted, so requests waiting at once are bounded.
+            self.reserve(self.codec.held_bytes(rows, len(body)), request.held)
+            columns = self.codec.columns(records) if self.log_this() else None
             if rows <= self.limits.inline_rows:
                 outputs = await self.predicts.submit(records, rows)
             else:
                 feed = self.codec.records_feed(records, rows, keep=False)
+                del records  # the float32 feed waits for the thread, not the decoded rows
                 outputs = await self.model_in_thread(request, self.model.run, feed)
             reply = self.codec.predict_reply(outputs)
-            log = None
-            if self.log_this():
-                log = (self.codec.columns(records), self.codec.predictions(outputs))
+            log = None if columns is None else (columns, self.codec.predictions(outputs))
         self.metrics.rows += rows
         if log:
             self.prediction_log.write(request.request_id, *log, started)
@@ -264,10 +268,12 @@ class App:
     def check_model(self, params: dict[str, str]) -> None:
         name, version = params.get("name"), params.get("version")
         if name != self.model.name:
-            raise RequestError(f"unknown model {name!r}: this server has {self.model.name!r}", 404)
+            raise RequestError(
+                f"unknown model {shown(name)}: this server has {self.model.name!r}", 404
+            )
         if version is not None and version != self.model.version:
             raise RequestError(
-                f"unknown version {version!r}: this server has {self.model.version!r}", 404
+                f"unknown version {shown(version)}: this server has {self.model.version!r}", 404
             )
 
     def match(self, path: str) -> tuple[Route, dict[str, str]]:
@@ -317,13 +323,13 @@ class App:
                 check_encoding(encoding)
                 body = await self.read_body(declared, receive, held)
             status, reply, kind, *headers = await route.handler(
-                Request(params, body, request_id.decode(), header, receive)
+                Request(params, body, request_id.decode(), header, receive, held)
             )
             if headers:
                 extra.extend(headers[0])
         except RequestError as err:
             status, kind = err.status, JSON_TYPE
-            reply = self.codec.encode({"error": str(err)})
+            reply = self.codec.encode({"error": cut(str(err))})
             if status == 413:  # the rest of the body is not worth reading
                 extra.append((b"connection", b"close"))
             elif status == 503:
@@ -351,13 +357,15 @@ class App:
         extra: list[tuple[bytes, bytes]],
         held: list[int],
     ) -> int:
-        """Send the answer (a 503 if holding it would pass MAX_BUFFERED_BYTES); its status."""
+        """Send the answer (a 503 if holding it would pass MAX_BUFFERED_BYTES, a 413 if it
+        would alone); its status."""
         try:
             self.reserve(len(reply), held)
         except RequestError as err:  # no room to hold the answer: say so briefly
-            status, kind, reply = 503, JSON_TYPE, self.codec.encode({"error": str(err)})
+            status, kind, reply = err.status, JSON_TYPE, self.codec.encode({"error": str(err)})
             # A binary answer's JSON length does not describe this one.
-            extra = [*(item for item in extra if item[0] != HEADER_LENGTH), (b"retry-after", b"1")]
+            extra = [item for item in extra if item[0] != HEADER_LENGTH]
+            extra.append((b"retry-after", b"1") if status == 503 else (b"connection", b"close"))
         await send(
             {
                 "type": "http.response.start",
@@ -374,8 +382,16 @@ class App:
         return status
 
     def reserve(self, size: int, held: list[int]) -> None:
-        """Count bytes against MAX_BUFFERED_BYTES; the request's total is released at its end."""
-        if self.buffered + size > self.limits.max_buffered_bytes:
+        """Count bytes against MAX_BUFFERED_BYTES; the request's total is released at its end.
+        A request that alone would pass it gets a 413: retrying cannot help."""
+        limit = self.limits.max_buffered_bytes
+        if held[0] + size > limit:
+            raise RequestError(
+                f"this request needs more than the {limit} bytes all requests may hold at once "
+                "(MAX_BUFFERED_BYTES): send fewer rows",
+                413,
+            )
+        if self.buffered + size > limit:
             raise RequestError(
                 f"busy: {self.limits.max_buffered_bytes} bytes of requests and answers are held "
                 "(MAX_BUFFERED_BYTES), retry",

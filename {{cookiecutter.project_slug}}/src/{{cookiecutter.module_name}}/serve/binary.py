@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from .errors import RequestError
+from .errors import RequestError, shown
 
 # A tensor's parameters as decoded, or UNSET when it sent none.
 Parameters = dict[str, Any] | msgspec.UnsetType
@@ -37,7 +37,7 @@ def size(parameters: Parameters, what: str) -> int | None:
         return None
     if type(value) is not int or value < 0:
         raise RequestError(
-            f"{what}: binary_data_size must be a whole number of bytes, got {value!r}"
+            f"{what}: binary_data_size must be a whole number of bytes, got {shown(value)}"
         )
     return value
 
@@ -53,7 +53,7 @@ def flag(parameters: Parameters, name: str, what: str) -> bool | None:
     """A boolean parameter: None if absent."""
     value = None if parameters is UNSET else parameters.get(name)
     if value is not None and type(value) is not bool:
-        raise RequestError(f"{what}: {name} must be true or false, got {value!r}")
+        raise RequestError(f"{what}: {name} must be true or false, got {shown(value)}")
     return value
 
 

@@ -13,6 +13,7 @@ than pydantic: bench/decoding.py in the template.
 
 import re
 import struct
+import sys
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from operator import itemgetter
@@ -23,7 +24,7 @@ import numpy as np
 from msgspec.structs import astuple
 
 from . import binary
-from .errors import RequestError
+from .errors import SHOWN_CHARS, RequestError, cut, shown
 from .model import ServedModel
 from .settings import Limits
 
@@ -49,6 +50,11 @@ PREDICT_FORMS = (
 # A value's place in `data`, as msgspec writes it in an error: row, then column.
 DATA_CELL = re.compile(r"`\$(?:\.data)?\[(\d+)\]\[(\d+)\]`")
 DATA_ROW = re.compile(r"`\$(?:\.data)?\[(\d+)\]`")
+# Where msgspec says JSON broke, and what Python's json writes for floats JSON lacks.
+BYTE = re.compile(r"\(byte (\d+)\)")
+NOT_JSON = re.compile(rb"-?(?:NaN|Infinity)")
+# Tensor data given nested, [[v], [v], ...]: its first value is an array.
+NESTED = re.compile(rb"\[\s*\[")
 # The outputs an infer request gets, each once, in order: (name, as binary data).
 Wanted = list[tuple[str, bool]]
 
@@ -82,9 +88,16 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes | msgspec.Raw) -> Any:
             .replace(f"<= {FLOAT32_MAX!r}", "within float32")
             .replace(f">= {-FLOAT32_MAX!r}", "within float32")
         )
+        # msgspec quotes an unknown field's name whole: cut it, keep where it is.
+        what, at, where = message.rpartition(" - at `")
+        if at and len(what) > SHOWN_CHARS:
+            message = f"{cut(what, SHOWN_CHARS)}`{at}{where}"
         raise RequestError(message) from None
     except msgspec.DecodeError as err:
         reason = str(err).removeprefix("JSON is malformed: ")
+        found = BYTE.search(reason)
+        if found and NOT_JSON.match(body, int(found.group(1))):
+            reason += ": NaN and Infinity are not JSON (send null for a gap)"
         raise RequestError(f"malformed JSON: {reason}") from None
     except RecursionError:  # a backstop: unknown fields are refused before their value is read
         raise RequestError(NESTING) from None
@@ -138,7 +151,14 @@ class Codec:
         )
         values = {"FP32": Number | None, "BYTES": str | None}
         self.flat = {kind: msgspec.json.Decoder(list[v]) for kind, v in values.items()}
-        self.nested = {kind: msgspec.json.Decoder(list[tuple[v]]) for kind, v in values.items()}
+        # Nested data's [v] as a one-field struct: 24 bytes a value where a tuple takes 48.
+        cells = {
+            kind: msgspec.defstruct(
+                "Cell", [("value", v)], array_like=True, forbid_unknown_fields=True, gc=False
+            )
+            for kind, v in values.items()
+        }
+        self.nested = {kind: msgspec.json.Decoder(list[cell]) for kind, cell in cells.items()}
         self.encode = msgspec.json.Encoder().encode
         self.reply_head = b'{"model_version":' + self.encode(model.version) + b',"predictions":['
         if model.labels:
@@ -149,6 +169,15 @@ class Codec:
             self.row_pieces = [b'{"label":', b"", *chain.from_iterable((k, b"") for k in keys)]
             self.row_pieces.append(b"}},")
         self.binary_labels = {label: binary.element(label) for label in model.labels or []}
+        # A decoded row's most bytes: its struct or tuple and list slot, a float per numeric
+        # value, an empty str per categorical one (whose characters `held_bytes` adds).
+        width = len(self.order)
+        self.row_bytes = (
+            max(sys.getsizeof(tuple(range(width))), 16 + 8 * width)
+            + 8
+            + len(model.numeric) * sys.getsizeof(1.0)
+            + len(model.categorical) * sys.getsizeof("")
+        )
         # Row count -> its kept `Feed`.
         self.kept_feeds: dict[int, Feed] = {}
         # Everything but the rows: names, version, keys, the error or id echoed.
@@ -161,6 +190,12 @@ class Codec:
             if model.labels
             else 12 + FLOAT_BYTES
         )
+
+    def held_bytes(self, rows: int, body: int) -> int:
+        """At most what a decoded request of `rows` rows from `body` bytes holds while it waits
+        for the model (its rows, or its feed): a str's characters take at most 4 bytes each, and
+        each came from at least one byte of the body."""
+        return rows * self.row_bytes + (4 * body if self.model.categorical else 0)
 
     # --- /predict -------------------------------------------------------------------------------
 
@@ -188,8 +223,9 @@ class Codec:
                     ("records", list[record] | Unset, UNSET),
                     ("columns", list[str] | Unset, UNSET),
                     ("data", data, UNSET),  # type: ignore[valid-type]
-                    # What pandas writes beside them unless index=False; read, then left aside.
-                    ("index", list[msgspec.Raw] | Unset, UNSET),
+                    # What pandas writes beside them unless index=False: its bytes left aside
+                    # (a list of its values took 28 bytes a JSON byte for `[0,0,...]`).
+                    ("index", msgspec.Raw | Unset, UNSET),
                 ],
                 forbid_unknown_fields=True,
                 gc=False,
@@ -203,16 +239,18 @@ class Codec:
         `keep`: the numbers may go into kept arrays (`numeric_feed`).
 
         The body is decoded first without a check of each number's range, and the packed numbers
-        checked at once; with a number at or past float32's largest, the first decoding is let go
-        and the body decoded again with every check, which decides: what is refused, and in which
-        words, is the same as on the event loop's path (`predict_rows` with the checked decoder).
-        Any other error is the same in both decodings (the range is their only difference).
+        checked at once. With a number at or past float32's largest, or any error, the first
+        decoding is let go and the body decoded again with every check, which decides: what is
+        refused, and in which words, is the same as on the event loop's path (`predict_rows` with
+        the checked decoder), even where an error further on, or too many rows, would otherwise
+        be named before a number out of range.
         """
+        rows: list | None = None
         try:
             rows = self.predict_rows(body, self.unchecked)
             return self.records_feed(rows, len(rows), keep, checked=False), len(rows), rows
-        except OverflowError:
-            del rows  # not held while the body is decoded again (MAX_BODY_BYTES x 16, once)
+        except (OverflowError, RequestError):
+            rows = None  # not held while the body is decoded again (MAX_BODY_BYTES x 17, once)
         rows = self.predict_rows(body)
         return self.records_feed(rows, len(rows), keep), len(rows), rows
 
@@ -226,6 +264,8 @@ class Codec:
             columns = self.columns_of(body) if "`$.data[" in message else None
             raise RequestError(_explain_predict(message, columns)) from None
         split = request.columns is not UNSET or request.data is not UNSET
+        if request.index is not UNSET and memoryview(request.index)[:1] != b"[":
+            raise RequestError("Expected `array` - at `$.index`: the index pandas writes, or none")
         if request.records is not UNSET:
             if split or request.index is not UNSET:
                 raise RequestError(f"records and columns/data/index together: {PREDICT_FORMS}")
@@ -248,7 +288,9 @@ class Codec:
             seen: set[str] = set()
             for position, name in enumerate(columns):
                 if name not in self.kinds:
-                    raise RequestError(f"unknown feature {name!r} - at `$.columns[{position}]`")
+                    raise RequestError(
+                        f"unknown feature {shown(name)} - at `$.columns[{position}]`"
+                    )
                 if name in seen:
                     raise RequestError(f"feature {name!r} is given twice - at `$.columns`")
                 seen.add(name)
@@ -411,13 +453,13 @@ class Codec:
         for position, tensor in enumerate(request.inputs):
             name = tensor.name
             if name not in self.model.inputs:
-                raise RequestError(f"inputs[{position}]: unknown input {name!r}")
+                raise RequestError(f"inputs[{position}]: unknown input {shown(name)}")
             if name in feed:
                 raise RequestError(f"input {name!r} is given twice")
             expected = self.model.inputs[name]
             if tensor.datatype != expected:
                 raise RequestError(
-                    f"input {name!r}: datatype must be {expected}, got {tensor.datatype!r}"
+                    f"input {name!r}: datatype must be {expected}, got {shown(tensor.datatype)}"
                 )
             shape = tensor.shape
             if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
@@ -472,10 +514,14 @@ class Codec:
             values = _decode(self.flat[datatype], data)
         except RequestError as flat_error:
             try:
-                values = [value for (value,) in _decode(self.nested[datatype], data)]
-            except RequestError:
-                message = str(flat_error).replace(" - at `$", f" - at `$.inputs[{position}].data")
+                values = _decode(self.nested[datatype], data)
+            except RequestError as nested_error:
+                # In the words of the form the data takes: nested if its first value is an array.
+                error = nested_error if NESTED.match(data) else flat_error
+                message = str(error).replace(" - at `$", f" - at `$.inputs[{position}].data")
                 raise RequestError(f"input {name!r}: {message}") from None
+            if len(values) == rows:
+                values = [cell.value for cell in values]
         if len(values) != rows:
             raise RequestError(
                 f"input {name!r}: shape [{rows}, 1] needs {rows} values, got {len(values)}"
@@ -493,12 +539,12 @@ class Codec:
         request's `binary_data_output` (what tritonclient sends when it names no output)."""
         default = binary.flag(parameters, "binary_data_output", "parameters") or False
         wanted: dict[str, bool] = {}
-        if requested is UNSET:
+        if not requested:  # none named, or an empty list: every output, as Triton answers
             requested = [RequestedOutput(name) for name in self.model.outputs]
         for item in requested:
             if item.name not in self.model.outputs:
                 known = ", ".join(self.model.outputs)
-                raise RequestError(f"unknown output {item.name!r}: has {known}")
+                raise RequestError(f"unknown output {shown(item.name)}: has {known}")
             what = f"output {item.name!r}"
             binary.supported(item.parameters, what)
             as_binary = binary.flag(item.parameters, "binary_data", what)

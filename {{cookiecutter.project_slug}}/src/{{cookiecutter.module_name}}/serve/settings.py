@@ -1,20 +1,27 @@
 """Every bound on a request's work, each a command-line flag and an environment variable.
 
 The defaults keep the worst case inside the Deployment's memory limit (512Mi): the arithmetic is in
-the README's "Limits" section. argparse turns a bad value into one line naming the flag.
+the template's docs/serving.md ("Limits and the memory they allow"). A bad value, from a flag or
+from the environment, stops the server with one line naming both, e.g. "MAX_BODY_BYTES
+(--max-body-bytes): invalid int value: '2MiB'".
 """
 
 import argparse
+import math
 import os
 import re
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 KiB, MiB = 1024, 1024 * 1024
 DEFAULT_MODEL = Path("models/model.onnx")
 DEFAULT_NAME = "{{ cookiecutter.project_slug }}"
 # What MODEL_VERSION may hold: it is a path segment (/versions/<version>) and a metrics label.
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,127}")
+# What MODEL_NAME may hold: a path segment (/v2/models/<name>) too.
+NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -25,13 +32,14 @@ class Limits:
     max_body_bytes: int = 2 * MiB
     # Refused before the model runs: the answer's size is known from the rows and the outputs.
     max_response_bytes: int = 4 * MiB
-    # Request bodies and responses held at once, all requests together; past it, 503.
+    # Bodies, rows decoded while they wait for the model and answers held at once, all requests
+    # together; past it, 503 (413 for one request that alone passes it).
     max_buffered_bytes: int = 128 * MiB
     max_header_bytes: int = 16 * KiB
     header_timeout: float = 10.0
     body_timeout: float = 15.0
     request_timeout: float = 10.0
-    keep_alive_timeout: int = 5
+    keep_alive_timeout: float = 5.0
     max_connections: int = 256
     # Batches up to this many rows run on the event loop: a thread hand-off costs more than they do.
     inline_rows: int = 64
@@ -46,7 +54,7 @@ SETTINGS = (
     ("max_batch_rows", "MAX_BATCH_ROWS", "rows in one request (413 above)"),
     ("max_body_bytes", "MAX_BODY_BYTES", "request body bytes (413 above)"),
     ("max_response_bytes", "MAX_RESPONSE_BYTES", "response bytes, checked before inference (413)"),
-    ("max_buffered_bytes", "MAX_BUFFERED_BYTES", "bodies and responses held at once (503 above)"),
+    ("max_buffered_bytes", "MAX_BUFFERED_BYTES", "bodies, decoded rows, answers held (503 above)"),
     ("max_header_bytes", "MAX_HEADER_BYTES", "request line and headers (431 above)"),
     ("header_timeout", "HEADER_TIMEOUT", "seconds to receive a request's headers (408)"),
     ("body_timeout", "BODY_TIMEOUT", "seconds to receive a request's body (408)"),
@@ -58,15 +66,41 @@ SETTINGS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors naming the environment variable beside the flag
+    (the image and the Deployment set variables): no usage block before them."""
+
+    def __init__(self, variables: dict[str, str], **options: Any):
+        super().__init__(**options)
+        self.variables = variables  # flag -> its environment variable
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        found = re.match(r"argument (--[\w-]+): (.*)", message, re.S)
+        if found and found.group(1) in self.variables:
+            flag = found.group(1)
+            message = f"{self.variables[flag]} ({flag}): {found.group(2)}"
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
     """Flags, each defaulting to its environment variable, then to the built-in value."""
 
     def setting(name: str, default: object) -> str:
         return os.environ.get(name, str(default))
 
-    parser = argparse.ArgumentParser(description=description)
-    # The image sets these in the environment; argparse turns a bad value into one line, e.g.
-    # "argument --port: invalid int value: 'eighty'".
+    variables = {
+        "--model": "MODEL_PATH",
+        "--name": "MODEL_NAME",
+        "--model-version": "MODEL_VERSION",
+        "--host": "HOST",
+        "--port": "PORT",
+        "--threads": "ORT_THREADS",
+        "--prediction-log": "PREDICTION_LOG",
+        "--prediction-log-sample": "PREDICTION_LOG_SAMPLE",
+        **{"--" + name.replace("_", "-"): variable for name, variable, _ in SETTINGS},
+    }
+    parser = Parser(variables, prog=f"python -m {__package__}", description=description)
     parser.add_argument("--model", type=Path, default=setting("MODEL_PATH", DEFAULT_MODEL))
     parser.add_argument("--name", default=setting("MODEL_NAME", DEFAULT_NAME))
     # The version served and reported, when it is not the one stamped in the model file (a release
@@ -95,12 +129,20 @@ def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
     bad = [
         variable
         for name, variable, _ in SETTINGS
-        if getattr(args, name) < (0 if name in ("inline_rows", "coalesce_rows") else 1e-9)
+        if not math.isfinite(getattr(args, name))  # nan and inf parse as floats
+        or getattr(args, name) < (0 if name in ("inline_rows", "coalesce_rows") else 1e-9)
     ]
     if args.threads < 1:
         bad.insert(0, "ORT_THREADS")
     if bad:
-        parser.error(f"{', '.join(bad)} must be positive")
+        parser.error(f"{', '.join(bad)} must be positive (and a finite number)")
+    if not 1 <= args.port <= 65535:
+        parser.error(f"PORT must be 1 to 65535, got {args.port}")
+    if not NAME.fullmatch(args.name):
+        parser.error(
+            f"MODEL_NAME {args.name[:60]!r} is not a model name: up to 128 letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit (it is a path segment, /v2/models/<name>)"
+        )
     if args.model_version and not VERSION.fullmatch(args.model_version):
         parser.error(
             f"MODEL_VERSION {args.model_version[:60]!r} is not a version: up to 128 letters, "
