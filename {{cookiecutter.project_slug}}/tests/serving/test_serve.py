@@ -529,6 +529,8 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
     split = {"columns": names, "data": [row]}
     # Nested data with a wrong value in its second row: named there, not at its first.
     nested_wrong = {**tensors[0], "shape": [2, 1], "data": [tensors[0]["data"], [wrong]]}
+    with_target = {"columns": [*names, "target"], "data": [[*row, 0]]}
+    short = {"columns": names[1:], "data": [row[1:]]}
     nan_tensor = {**tensors[0], "data": [-math.inf]}  # Python's json writes it: not JSON
     return [
         ("POST", "/predict", b"{", None, 400, "malformed JSON"),
@@ -553,6 +555,9 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", "/predict", {**split, "columns": [*names, "x"]}, None, 400, "unknown feature 'x'"),
         ("POST", "/predict", {**split, "columns": [*names[1:], last]}, None, 400, "twice"),
         ("POST", "/predict", {**split, "columns": names[1:]}, None, 400, f"feature {first!r}"),
+        # A frame sent with a column too many, or one too few: the column is named, not the row.
+        ("POST", "/predict", with_target, None, 400, "unknown feature 'target'"),
+        ("POST", "/predict", short, None, 400, f"missing feature {first!r}"),
         ("POST", "/predict", {**split, "data": [row[1:]]}, None, 400, "$.data[0]"),
         ("POST", "/predict", {**split, "data": [[wrong, *row[1:]]]}, None, 400, f"{first!r})"),
         ("POST", "/predict", {**split, "data": row}, None, 400, "$.data[0]`"),

@@ -262,6 +262,10 @@ class Codec:
         except RequestError as err:
             message = str(err)
             columns = self.columns_of(body) if "`$.data[" in message else None
+            if columns is not None:
+                # A column unknown or missing (a row's length is then wrong too) is the error:
+                # a frame sent with its target column, or without a feature.
+                self.check_columns(columns)
             raise RequestError(_explain_predict(message, columns)) from None
         split = request.columns is not UNSET or request.data is not UNSET
         if request.index is not UNSET and memoryview(request.index)[:1] != b"[":
@@ -284,6 +288,21 @@ class Codec:
     def split_rows(self, columns: list[str], data: Any) -> list[tuple]:
         """Columns and data as rows in `self.order`: each feature once, in any order; their
         number checked against the limit."""
+        self.check_columns(columns)
+        if not self.numeric_only:
+            try:
+                data = _decode(self.row_decoder(columns), data)
+            except RequestError as err:
+                raise RequestError(_explain_data(str(err), columns)) from None
+        # As records are, before more is made of the rows: decoding is when their number is known.
+        self.check_rows(len(data))
+        if columns == self.order:  # always so with one feature
+            return data
+        position = {name: index for index, name in enumerate(columns)}
+        return list(map(itemgetter(*[position[name] for name in self.order]), data))
+
+    def check_columns(self, columns: list[str]) -> None:
+        """Each feature once, in any order."""
         if columns != self.order:
             seen: set[str] = set()
             for position, name in enumerate(columns):
@@ -300,17 +319,6 @@ class Codec:
                     f"missing feature {missing[0]!r} in `$.columns` (send null in its column "
                     "for a gap)"
                 )
-        if not self.numeric_only:
-            try:
-                data = _decode(self.row_decoder(columns), data)
-            except RequestError as err:
-                raise RequestError(_explain_data(str(err), columns)) from None
-        # As records are, before more is made of the rows: decoding is when their number is known.
-        self.check_rows(len(data))
-        if columns == self.order:  # always so with one feature
-            return data
-        position = {name: index for index, name in enumerate(columns)}
-        return list(map(itemgetter(*[position[name] for name in self.order]), data))
 
     def row_decoder(self, columns: list[str]) -> msgspec.json.Decoder:
         """A decoder of rows whose values take the types of `columns` in that order; up to 64
