@@ -14,7 +14,7 @@ import math
 import jsonschema_rs
 import pytest
 import schemathesis
-from asgi_client import start_up
+from asgi_client import INFER, call, records_of, start_up, tensors_of
 from hypothesis import HealthCheck, settings
 from oip_schemas import ERROR, SUCCESS
 from schemathesis.checks import CHECKS, load_all_checks
@@ -79,3 +79,28 @@ def test_the_server_keeps_its_openapi_document(case, served):
 def test_the_document_covers_every_route(api):
     paths = set(api.raw_schema["paths"])
     assert set(SUCCESS) | {"/predict", "/metrics", "/openapi.json"} == paths
+
+
+def test_the_document_takes_what_the_server_takes(api, served, train_test, schema):
+    """Requests the server answers are valid by the document, as a gateway checking requests
+    against it would find: inputs in any order (tritonclient sends the caller's; the document
+    fixed the model's), nested data; and answers with NaN probabilities (written null)."""
+    components = api.raw_schema["components"]
+
+    def valid(name: str, instance: dict) -> bool:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+        return jsonschema_rs.validator_for(schema).is_valid(instance)
+
+    app = start_up(App(served))
+    records = records_of(train_test[1].head(3), schema)
+    tensors = tensors_of(records, served)
+    nested = [{**tensor, "data": [[value] for value in tensor["data"]]} for tensor in tensors]
+    for inputs in (tensors, tensors[::-1], nested):
+        assert valid("InferRequest", {"inputs": inputs}), inputs[0]
+        assert call(app, "POST", INFER, {"inputs": inputs}).status == 200
+    twice = [*tensors[:-1], tensors[0]]  # one input twice, another missing: refused by both
+    assert not valid("InferRequest", {"inputs": twice})
+    assert call(app, "POST", INFER, {"inputs": twice}).status == 400
+    if served.labels:
+        nan = {"label": served.labels[0], "probabilities": dict.fromkeys(served.labels)}
+        assert valid("PredictResponse", {"model_version": "1", "predictions": [nan]})

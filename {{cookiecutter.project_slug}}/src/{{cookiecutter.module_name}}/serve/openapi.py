@@ -173,7 +173,17 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
                     "maxItems": 2,
                 },
                 "datatype": {"const": datatype},
-                "data": {"type": "array", "items": item, **rows},
+                # Flat, [v, ...], or nested, [[v], ...], as a [rows, 1] tensor's may be.
+                "data": {
+                    "anyOf": [
+                        {"type": "array", "items": item, **rows},
+                        {
+                            "type": "array",
+                            "items": {"type": "array", "items": item, "minItems": 1, "maxItems": 1},
+                            **rows,
+                        },
+                    ]
+                },
                 "parameters": parameters,
             },
         }
@@ -250,7 +260,10 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
                                 "type": "object",
                                 "required": model.labels,
                                 "additionalProperties": False,
-                                "properties": {label: {"type": "number"} for label in model.labels},
+                                # NaN, when the model gives it, is written null
+                                "properties": {
+                                    label: {"type": ["number", "null"]} for label in model.labels
+                                },
                             },
                         },
                     }
@@ -270,11 +283,16 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
             "properties": {
                 "id": {"type": "string"},
                 "parameters": parameters,
+                # Every input once, in any order (tritonclient sends the caller's).
                 "inputs": {
                     "type": "array",
-                    "prefixItems": [tensor_in(name) for name in names],
-                    "items": False,
+                    "items": {"oneOf": [tensor_in(name) for name in names]},
                     "minItems": len(names),
+                    "maxItems": len(names),
+                    "allOf": [
+                        {"contains": {"required": ["name"], "properties": {"name": {"const": n}}}}
+                        for n in names
+                    ],
                 },
                 "outputs": {
                     "type": "array",
