@@ -143,6 +143,16 @@ def test_nothing_left_unrendered(baked):
         assert not LEFTOVER.search(text), f"{name}: {LEFTOVER.search(text).group()!r} left over"
 
 
+def test_every_make_target_is_in_the_readme(baked):
+    """`make help` lists what the Makefile offers: the README names each target (a default bake's
+    README left out seven, the deploy ones among them)."""
+    _, project = baked
+    targets = re.findall(r"^([a-z][\w-]*):.*## ", (project / "Makefile").read_text(), re.M)
+    readme = (project / "README.md").read_text()
+    missing = [name for name in targets if not re.search(rf"make {name}(?![\w-])", readme)]
+    assert targets and not missing, missing
+
+
 def test_structured_files_parse(baked):
     _, project = baked
     for path in project.rglob("*"):
