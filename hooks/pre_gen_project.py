@@ -40,7 +40,10 @@ def slug_rule(slug: str) -> str | None:
         return "it must start with a letter"
     if re.search(r"[^a-z0-9-]", slug):
         return "it may hold only a-z, 0-9 and dashes"
-    return "it must not end in a dash or hold two in a row" if re.search("--|-$", slug) else None
+    if re.search("--|-$", slug):
+        return "it must not end in a dash or hold two in a row"
+    # GitHub's limit for a repository's name; the server's model name (a path segment) is the slug.
+    return "it must be at most 100 characters long" if len(slug) > 100 else None
 
 
 def module_rule(module: str) -> str | None:

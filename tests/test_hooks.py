@@ -50,6 +50,10 @@ BAD_ANSWERS = {
         {"project_slug": "MyProject"},
         "project_slug 'MyProject': it may hold only a-z, 0-9 and dashes",
     ),
+    "slug longer than a GitHub repository name": (
+        {"project_slug": "a" * 101, "module_name": "long"},
+        f"project_slug '{'a' * 101}': it must be at most 100 characters long",
+    ),
     "slug with a double dash": (
         {"project_slug": "my--project"},
         "project_slug 'my--project': it must not end in a dash or hold two in a row",

@@ -379,6 +379,50 @@ def test_rows_decoded_while_waiting_count_against_the_bound(served, records, sch
     assert app.buffered == 0
 
 
+def test_waiting_requests_count_what_they_hold_not_more(served, records, schema):
+    """The count of what waiting requests hold must not refuse requests the memory allows: 256
+    requests at once (MAX_CONNECTIONS) of as many rows as 64 KiB of columns and data holds, with
+    the default limits, all answered. Rows decoded on the event loop stayed counted at their
+    decoded size after they became the feed (a megabyte each), and the 256 got 503s."""
+    numeric = set(schema.numeric)
+    row = [1 if name in numeric else "x" for name in records[0]]
+    count = 1000
+    while True:
+        document = {"columns": list(records[0]), "data": [row] * count}
+        body = json.dumps(document, separators=(",", ":")).encode()
+        if len(body) <= 64 * KiB:
+            break
+        count = count * 3 // 4
+    app = start_up(App(served))
+    answers = call_together(app, [("POST", "/predict", body)] * Limits().max_connections)
+    assert {answer.status for answer in answers} == {200}, {a.status for a in answers}
+    assert app.buffered == 0
+
+
+def test_what_a_request_holds_is_counted_at_its_most(served, records):
+    """`Codec.held_bytes`, what a request's decoded rows count against MAX_BUFFERED_BYTES while
+    they wait, is at least what they hold (traced), with the prediction log's columns too."""
+    codec = App(served).codec
+    rows = records[:64]
+    names = list(rows[0])
+    bodies = {
+        "records": json.dumps({"records": rows}).encode(),
+        "columns and data": json.dumps(
+            {"columns": names, "data": [list(row.values()) for row in rows]}
+        ).encode(),
+    }
+    for form, body in bodies.items():
+        for logged in (False, True):
+            tracemalloc.start()
+            decoded = codec.predict_rows(body)
+            columns = codec.columns(decoded) if logged else None
+            held = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+            del decoded, columns
+            counted = codec.held_bytes(len(rows), len(body), logged)
+            assert held <= counted, (form, logged, held, counted)
+
+
 def test_error_answers_are_short_whatever_they_echo(served, records):
     """A name or value echoed in an error came back whole: a 2 MB datatype made a 5 MB 400 (repr
     writes U+0085 as 4 characters, JSON each of those as 1 to 6 bytes)."""

@@ -531,6 +531,10 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
     nested_wrong = {**tensors[0], "shape": [2, 1], "data": [tensors[0]["data"], [wrong]]}
     with_target = {"columns": [*names, "target"], "data": [[*row, 0]]}
     short = {"columns": names[1:], "data": [row[1:]]}
+    nested_long = {**tensors[0], "shape": [2, 1], "data": [tensors[0]["data"], [row[0], row[0]]]}
+    # Data without columns and a wrong value: typed as it is decoded when every feature is a
+    # number, so that is named; otherwise the missing columns (never a missing feature).
+    no_columns = "without 'columns'" if served.categorical else "$.data[0][0]`"
     nan_tensor = {**tensors[0], "data": [-math.inf]}  # Python's json writes it: not JSON
     return [
         ("POST", "/predict", b"{", None, 400, "malformed JSON"),
@@ -551,6 +555,7 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", "/predict", {}, None, 400, "no rows"),
         ("POST", "/predict", {"columns": names}, None, 400, "'columns' without 'data'"),
         ("POST", "/predict", {"data": [row]}, None, 400, "'data' without 'columns'"),
+        ("POST", "/predict", {"data": [[wrong] * len(row)]}, None, 400, no_columns),
         ("POST", "/predict", {**split, "records": [record]}, None, 400, "together"),
         ("POST", "/predict", {**split, "columns": [*names, "x"]}, None, 400, "unknown feature 'x'"),
         ("POST", "/predict", {**split, "columns": [*names[1:], last]}, None, 400, "twice"),
@@ -574,6 +579,7 @@ def bad_requests(served: ServedModel, record: dict) -> list[tuple]:
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [1, 2]}]}, None, 400, "shape"),
         ("POST", INFER, {"inputs": [{**tensors[0], "shape": [3, 1]}]}, None, 400, "needs 3"),
         ("POST", INFER, {"inputs": [nested_wrong, *tensors[1:]]}, None, 400, ".data[1][0]`"),
+        ("POST", INFER, {"inputs": [nested_long, *tensors[1:]]}, None, 400, ".data[1]`"),
         ("POST", INFER, {"inputs": [{**tensors[0], "name": "x"}]}, None, 400, "unknown input"),
         ("POST", INFER, {"inputs": tensors, "outputs": [{"name": "y"}]}, None, 400, "output"),
     ]

@@ -148,7 +148,9 @@ class App:
             )
         else:
             feed, rows, wanted, request_id = self.codec.infer_feed(body, header)
-            self.reserve(self.codec.held_bytes(rows, len(body)), request.held)
+            # Held until the model has run: counted, so requests waiting at once are bounded.
+            echoed = 0 if request_id is None else len(request_id) * 4
+            self.reserve(self.codec.feed_bytes(feed, rows) + echoed, request.held)
             if rows <= self.limits.inline_rows:
                 outputs = await self.infers.submit(feed, rows)
             else:
@@ -187,13 +189,17 @@ class App:
             records = self.codec.predict_rows(body)
             rows = len(records)
             # Held until the model has run: counted, so requests waiting at once are bounded.
-            self.reserve(self.codec.held_bytes(rows, len(body)), request.held)
-            columns = self.codec.columns(records) if self.log_this() else None
+            logged = self.log_this()
+            held = self.codec.held_bytes(rows, len(body), logged)
+            self.reserve(held, request.held)
+            columns = self.codec.columns(records) if logged else None
             if rows <= self.limits.inline_rows:
                 outputs = await self.predicts.submit(records, rows)
             else:
                 feed = self.codec.records_feed(records, rows, keep=False)
-                del records  # the float32 feed waits for the thread, not the decoded rows
+                if not logged:  # the feed waits for the thread, not the decoded rows
+                    del records
+                    self.release(held - self.codec.feed_bytes(feed, rows), request.held)
                 outputs = await self.model_in_thread(request, self.model.run, feed)
             reply = self.codec.predict_reply(outputs)
             log = None if columns is None else (columns, self.codec.predictions(outputs))
@@ -399,6 +405,12 @@ class App:
             )
         self.buffered += size
         held[0] += size
+
+    def release(self, size: int, held: list[int]) -> None:
+        """Uncount bytes a request no longer holds (at most what it counted)."""
+        size = min(max(size, 0), held[0])
+        self.buffered -= size
+        held[0] -= size
 
     async def read_body(self, declared: bytes | None, receive: Callable, held: list[int]) -> bytes:
         """The body, up to MAX_BODY_BYTES. How long it may take to arrive is bounded by the HTTP

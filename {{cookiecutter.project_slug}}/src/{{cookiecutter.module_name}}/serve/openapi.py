@@ -20,7 +20,8 @@ ERROR_STATUSES = {
     "404": "Unknown model or version",
     "405": "Method not allowed (the Allow header lists the allowed ones)",
     "408": "Body not received within BODY_TIMEOUT",
-    "413": "Body, rows or answer above MAX_BODY_BYTES, MAX_BATCH_ROWS or MAX_RESPONSE_BYTES",
+    "413": "Body, rows or answer above MAX_BODY_BYTES, MAX_BATCH_ROWS or MAX_RESPONSE_BYTES, or a "
+    "request that alone would hold more than MAX_BUFFERED_BYTES",
     "415": "Content-Type other than application/json or +json (application/octet-stream too for "
     "binary tensor data), or a Content-Encoding other than identity",
     "503": "Busy: REQUEST_TIMEOUT or MAX_BUFFERED_BYTES reached; retry (Retry-After)",

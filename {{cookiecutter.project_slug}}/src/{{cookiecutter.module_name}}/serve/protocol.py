@@ -151,7 +151,12 @@ class Codec:
         )
         values = {"FP32": Number | None, "BYTES": str | None}
         self.flat = {kind: msgspec.json.Decoder(list[v]) for kind, v in values.items()}
-        # Nested data's [v] as a one-field struct: 24 bytes a value where a tuple takes 48.
+        # Nested data's [v] as a one-field struct: 24 bytes a value where a tuple takes 48; as a
+        # tuple again for the words of an error (msgspec 0.23 leaves the path out of a struct's
+        # "at most length 1").
+        self.nested_tuples = {
+            kind: msgspec.json.Decoder(list[tuple[v]]) for kind, v in values.items()
+        }
         cells = {
             kind: msgspec.defstruct(
                 "Cell", [("value", v)], array_like=True, forbid_unknown_fields=True, gc=False
@@ -191,11 +196,21 @@ class Codec:
             else 12 + FLOAT_BYTES
         )
 
-    def held_bytes(self, rows: int, body: int) -> int:
-        """At most what a decoded request of `rows` rows from `body` bytes holds while it waits
-        for the model (its rows, or its feed): a str's characters take at most 4 bytes each, and
-        each came from at least one byte of the body."""
-        return rows * self.row_bytes + (4 * body if self.model.categorical else 0)
+    def held_bytes(self, rows: int, body: int, logged: bool) -> int:
+        """At most what /predict rows decoded from `body` bytes hold while they wait for the
+        model: a str's characters take at most 4 bytes each, and each came from at least one
+        byte of the body; `logged`, the tuples of their columns for the prediction log too."""
+        strings = 4 * body if self.model.categorical else 0
+        columns = len(self.order) * (sys.getsizeof(()) + 8 * rows) if logged else 0
+        return rows * self.row_bytes + strings + columns
+
+    def feed_bytes(self, feed: dict[str, np.ndarray], rows: int) -> int:
+        """What a feed of `rows` rows holds: a float32 a numeric value, a slot and its str a
+        categorical one (counted one by one: a few µs for 1,000 rows)."""
+        size = rows * 4 * len(self.model.numeric)
+        for name in self.model.categorical:
+            size += rows * 8 + sum(map(sys.getsizeof, feed[name].ravel().tolist()))
+        return size
 
     # --- /predict -------------------------------------------------------------------------------
 
@@ -526,6 +541,11 @@ class Codec:
             except RequestError as nested_error:
                 # In the words of the form the data takes: nested if its first value is an array.
                 error = nested_error if NESTED.match(data) else flat_error
+                if error is nested_error and " - at `" not in str(error):
+                    try:
+                        _decode(self.nested_tuples[datatype], data)
+                    except RequestError as tuple_error:
+                        error = tuple_error
                 message = str(error).replace(" - at `$", f" - at `$.inputs[{position}].data")
                 raise RequestError(f"input {name!r}: {message}") from None
             if len(values) == rows:
@@ -638,7 +658,7 @@ def row_tuples(rows: list) -> Iterator[tuple]:
 
 
 class _Columns(msgspec.Struct, gc=False):
-    columns: list[str] = []
+    columns: list[str] | None = None
 
 
 def _explain_data(message: str, columns: list[str] | None) -> str:
