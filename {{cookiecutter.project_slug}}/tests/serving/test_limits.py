@@ -351,7 +351,8 @@ def test_rows_decoded_while_waiting_count_against_the_bound(served, records, sch
     1,000 rows as columns and data are 60 KB of JSON but a megabyte of Python objects. Only the
     body was counted: 250 such requests at once took the server from 74 to 445 MiB. What the
     requests hold (traced, numpy's arrays too) stays within MAX_BUFFERED_BYTES and the one
-    decoding and one job the bound adds (docs/serving.md), past which they get a 503."""
+    decoding and one job the bound adds (docs/serving.md); a request that does not fit gets a
+    503 (whether any does depends on the dataset's width)."""
     if not schema.numeric:
         pytest.skip("no numeric feature")
     numeric = set(schema.numeric)
@@ -372,8 +373,8 @@ def test_rows_decoded_while_waiting_count_against_the_bound(served, records, sch
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    statuses = sorted({answer.status for answer in answers})
-    assert statuses == [200, 503], statuses
+    statuses = {answer.status for answer in answers}
+    assert 200 in statuses and statuses <= {200, 503}, statuses
     bound = limits.max_buffered_bytes + 17 * 64 * KiB + 17 * limits.max_body_bytes
     assert peak <= bound, f"{peak / MiB:.1f} MiB held, {bound / MiB:.1f} MiB allowed"
     assert app.buffered == 0

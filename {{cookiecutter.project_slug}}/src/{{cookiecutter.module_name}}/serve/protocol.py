@@ -177,8 +177,9 @@ class Codec:
         # A decoded row's most bytes: its struct or tuple and list slot, a float per numeric
         # value, an empty str per categorical one (whose characters `held_bytes` adds).
         width = len(self.order)
+        self.tuple_bytes = sys.getsizeof(tuple(range(width)))
         self.row_bytes = (
-            max(sys.getsizeof(tuple(range(width))), 16 + 8 * width)
+            max(self.tuple_bytes, 16 + 8 * width)
             + 8
             + len(model.numeric) * sys.getsizeof(1.0)
             + len(model.categorical) * sys.getsizeof("")
@@ -199,9 +200,12 @@ class Codec:
     def held_bytes(self, rows: int, body: int, logged: bool) -> int:
         """At most what /predict rows decoded from `body` bytes hold while they wait for the
         model: a str's characters take at most 4 bytes each, and each came from at least one
-        byte of the body; `logged`, the tuples of their columns for the prediction log too."""
+        byte of the body; `logged`, the tuples of their columns for the prediction log too, and
+        a tuple a row they are made from (freed, but kept by CPython's free list for reuse)."""
         strings = 4 * body if self.model.categorical else 0
-        columns = len(self.order) * (sys.getsizeof(()) + 8 * rows) if logged else 0
+        if not logged:
+            return rows * self.row_bytes + strings
+        columns = len(self.order) * (sys.getsizeof(()) + 8 * rows) + rows * self.tuple_bytes
         return rows * self.row_bytes + strings + columns
 
     def feed_bytes(self, feed: dict[str, np.ndarray], rows: int) -> int:
