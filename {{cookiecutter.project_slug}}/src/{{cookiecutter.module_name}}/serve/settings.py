@@ -67,12 +67,18 @@ SETTINGS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser with one-line errors naming the environment variable beside the flag
-    (the image and the Deployment set variables): no usage block before them."""
+    """argparse's parser whose flags default to environment variables, with one-line errors
+    naming the variable beside the flag (the image and the Deployment set variables): no usage
+    block before them."""
 
-    def __init__(self, variables: dict[str, str], **options: Any):
+    def __init__(self, **options: Any):
         super().__init__(**options)
-        self.variables = variables  # flag -> its environment variable
+        self.variables: dict[str, str] = {}  # flag -> its environment variable
+
+    def option(self, flag: str, variable: str, default: object, **options: Any) -> None:
+        """A flag defaulting to its environment variable, then to `default`."""
+        self.variables[flag] = variable
+        self.add_argument(flag, default=os.environ.get(variable, str(default)), **options)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         found = re.match(r"argument (--[\w-]+): (.*)", message, re.S)
@@ -85,45 +91,31 @@ class Parser(argparse.ArgumentParser):
 
 def parse(argv: list[str] | None, description: str) -> argparse.Namespace:
     """Flags, each defaulting to its environment variable, then to the built-in value."""
-
-    def setting(name: str, default: object) -> str:
-        return os.environ.get(name, str(default))
-
-    variables = {
-        "--model": "MODEL_PATH",
-        "--name": "MODEL_NAME",
-        "--model-version": "MODEL_VERSION",
-        "--host": "HOST",
-        "--port": "PORT",
-        "--threads": "ORT_THREADS",
-        "--prediction-log": "PREDICTION_LOG",
-        "--prediction-log-sample": "PREDICTION_LOG_SAMPLE",
-        **{"--" + name.replace("_", "-"): variable for name, variable, _ in SETTINGS},
-    }
-    parser = Parser(variables, prog=f"python -m {__package__}", description=description)
-    parser.add_argument("--model", type=Path, default=setting("MODEL_PATH", DEFAULT_MODEL))
-    parser.add_argument("--name", default=setting("MODEL_NAME", DEFAULT_NAME))
+    parser = Parser(prog=f"python -m {__package__}", description=description)
+    parser.option("--model", "MODEL_PATH", DEFAULT_MODEL, type=Path)
+    parser.option("--name", "MODEL_NAME", DEFAULT_NAME)
     # The version served and reported, when it is not the one stamped in the model file (a release
     # tag's, for an image built before the tag): empty, the model's own.
-    parser.add_argument(
+    parser.option(
         "--model-version",
-        default=setting("MODEL_VERSION", ""),
+        "MODEL_VERSION",
+        "",
         help="the version served (env MODEL_VERSION, default: the one stamped in the model)",
     )
-    parser.add_argument("--host", default=setting("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=setting("PORT", 8080))
-    parser.add_argument("--threads", type=int, default=setting("ORT_THREADS", 1))
-    parser.add_argument("--prediction-log", default=setting("PREDICTION_LOG", ""))
-    parser.add_argument(
-        "--prediction-log-sample", type=float, default=setting("PREDICTION_LOG_SAMPLE", 1)
-    )
+    parser.option("--host", "HOST", "127.0.0.1")
+    parser.option("--port", "PORT", 8080, type=int)
+    parser.option("--threads", "ORT_THREADS", 1, type=int)
+    parser.option("--prediction-log", "PREDICTION_LOG", "")
+    parser.option("--prediction-log-sample", "PREDICTION_LOG_SAMPLE", 1, type=float)
     types = {field.name: field.type for field in fields(Limits)}
     for name, variable, help_text in SETTINGS:
-        parser.add_argument(
+        default = getattr(Limits, name)
+        parser.option(
             "--" + name.replace("_", "-"),
+            variable,
+            default,
             type=types[name],
-            default=setting(variable, getattr(Limits, name)),
-            help=f"{help_text} (env {variable}, default {getattr(Limits, name)})",
+            help=f"{help_text} (env {variable}, default {default})",
         )
     args = parser.parse_args(argv)
     bad = [
