@@ -152,8 +152,8 @@ class Codec:
         values = {"FP32": Number | None, "BYTES": str | None}
         self.flat = {kind: msgspec.json.Decoder(list[v]) for kind, v in values.items()}
         # Nested data's [v] as a one-field struct: 24 bytes a value where a tuple takes 48; as a
-        # tuple again for the words of an error (msgspec 0.23 leaves the path out of a struct's
-        # "at most length 1").
+        # tuple for the words of an error (msgspec 0.23 leaves the path out of a struct's "at
+        # most length 1").
         self.nested_tuples = {
             kind: msgspec.json.Decoder(list[tuple[v]]) for kind, v in values.items()
         }
@@ -202,11 +202,10 @@ class Codec:
         model: a str's characters take at most 4 bytes each, and each came from at least one
         byte of the body; `logged`, the tuples of their columns for the prediction log too, and
         a tuple a row they are made from (freed, but kept by CPython's free list for reuse)."""
-        strings = 4 * body if self.model.categorical else 0
-        if not logged:
-            return rows * self.row_bytes + strings
-        columns = len(self.order) * (sys.getsizeof(()) + 8 * rows) + rows * self.tuple_bytes
-        return rows * self.row_bytes + strings + columns
+        held = rows * self.row_bytes + (4 * body if self.model.categorical else 0)
+        if logged:
+            held += len(self.order) * (sys.getsizeof(()) + 8 * rows) + rows * self.tuple_bytes
+        return held
 
     def feed_bytes(self, feed: dict[str, np.ndarray], rows: int) -> int:
         """What a feed of `rows` rows holds: a float32 a numeric value, a slot and its str a
@@ -542,10 +541,10 @@ class Codec:
         except RequestError as flat_error:
             try:
                 values = _decode(self.nested[datatype], data)
-            except RequestError as nested_error:
+            except RequestError:
                 # In the words of the form the data takes: nested if its first value is an array.
-                error = nested_error if NESTED.match(data) else flat_error
-                if error is nested_error and " - at `" not in str(error):
+                error = flat_error
+                if NESTED.match(data):
                     try:
                         _decode(self.nested_tuples[datatype], data)
                     except RequestError as tuple_error:
