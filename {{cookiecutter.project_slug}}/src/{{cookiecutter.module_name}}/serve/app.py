@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from . import openapi
+from . import binary, openapi
 from .batching import Coalescer, join_feeds
 from .errors import RequestError, cut, shown
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -33,7 +33,7 @@ BINARY_TYPE = b"application/octet-stream"
 # Bodies up to this size are decoded on the event loop (about 0.2 ms for 64 KiB).
 INLINE_BODY_BYTES = 64 * 1024
 REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
-HEADER_LENGTH = b"inference-header-content-length"
+HEADER_LENGTH = binary.HEADER.lower().encode()  # as ASGI gives header names
 # A request whose connection closed before its body was in: nothing is sent, and the metrics count
 # it under nginx's "client closed request".
 CLIENT_CLOSED = 499

@@ -18,6 +18,8 @@ from .errors import RequestError, shown
 Parameters = dict[str, Any] | msgspec.UnsetType
 UNSET = msgspec.UNSET
 
+# The header giving the JSON's length when binary tensor data follow it (requests and answers).
+HEADER = "Inference-Header-Content-Length"
 # A BYTES element's length, before its bytes, in binary tensor data.
 LENGTH = struct.Struct("<I")
 # Binary tensor data's element types, little-endian.

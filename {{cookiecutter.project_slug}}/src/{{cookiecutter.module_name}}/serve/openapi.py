@@ -11,6 +11,7 @@ OpenAPI media type cannot say where the JSON ends, so the layout is described in
 
 from typing import Any
 
+from .binary import HEADER as HEADER_LENGTH
 from .model import ServedModel
 from .protocol import FLOAT32_MAX
 from .settings import Limits
@@ -40,8 +41,6 @@ BINARY_DATA = (
 )
 
 
-# The JSON's length when binary tensor data follow it: a request's and a binary answer's header.
-HEADER_LENGTH = "Inference-Header-Content-Length"
 _LENGTH = {"type": "integer", "minimum": 0}
 
 
