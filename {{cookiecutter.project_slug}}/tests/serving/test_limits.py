@@ -346,6 +346,22 @@ def test_bodies_held_at_once_are_bounded(served, records):
     assert "inference-header-content-length" not in refused.headers
 
 
+def largest_inline_body(records: list[dict], schema) -> bytes:
+    """Columns and data of as many rows as 64 KiB of JSON holds (decoded on the event loop), up
+    to 1,000 and more than INLINE_ROWS (run in the inference thread, after a wait): numbers 1."""
+    numeric = set(schema.numeric)
+    row = [1 if name in numeric else value for name, value in records[0].items()]
+    count = 1000
+    while True:
+        document = {"columns": list(records[0]), "data": [row] * count}
+        body = json.dumps(document, separators=(",", ":")).encode()
+        if len(body) <= 64 * KiB:
+            break
+        count = count * 3 // 4
+    assert count > Limits().inline_rows, count
+    return body
+
+
 def test_rows_decoded_while_waiting_count_against_the_bound(served, records, schema):
     """A body of up to 64 KiB is decoded on the event loop and its rows held until its model run:
     1,000 rows as columns and data are 60 KB of JSON but a megabyte of Python objects. Only the
@@ -355,16 +371,7 @@ def test_rows_decoded_while_waiting_count_against_the_bound(served, records, sch
     503 (whether any does depends on the dataset's width)."""
     if not schema.numeric:
         pytest.skip("no numeric feature")
-    numeric = set(schema.numeric)
-    row = [1 if name in numeric else value for name, value in records[0].items()]
-    count = 1000
-    while True:  # as many rows as 64 KiB of JSON holds, up to 1,000
-        document = {"columns": list(records[0]), "data": [row] * count}
-        body = json.dumps(document, separators=(",", ":")).encode()
-        if len(body) <= 64 * KiB:
-            break
-        count = count * 3 // 4
-    assert count > Limits().inline_rows, count  # run in the inference thread, after a wait
+    body = largest_inline_body(records, schema)
     limits = Limits(max_buffered_bytes=4 * MiB, max_body_bytes=256 * KiB)
     app = start_up(App(served, limits))
     tracemalloc.start()
@@ -386,15 +393,7 @@ def test_waiting_requests_count_what_they_hold_not_more(served, records, schema)
     the default memory limits, all answered (the time limit raised: on a loaded machine the last
     of 256 model runs in turn may wait past 10 s). Rows decoded on the event loop stayed counted
     at their decoded size after they became the feed (a megabyte each), and the 256 got 503s."""
-    numeric = set(schema.numeric)
-    row = [1 if name in numeric else "x" for name in records[0]]
-    count = 1000
-    while True:
-        document = {"columns": list(records[0]), "data": [row] * count}
-        body = json.dumps(document, separators=(",", ":")).encode()
-        if len(body) <= 64 * KiB:
-            break
-        count = count * 3 // 4
+    body = largest_inline_body(records, schema)
     app = start_up(App(served, Limits(request_timeout=120)))
     answers = call_together(app, [("POST", "/predict", body)] * Limits().max_connections)
     assert {answer.status for answer in answers} == {200}, {a.status for a in answers}
