@@ -13,7 +13,7 @@ DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test lint lint-python lint-workflows docs site links bench bench-serving bump-pins bake-check instance clean
+.PHONY: help demo test package lint lint-python lint-workflows docs site links bench bench-serving bump-pins bake-check instance clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,26 +27,42 @@ $(BIN)/uv:
 # Compiled at install (--compile-bytecode, as the generated Makefile's install): with
 # PYTHONDONTWRITEBYTECODE set, as on this machine and CI, every test process otherwise compiled
 # scikit-learn and pandas again on import (6.7 s instead of 1.7 s).
-$(VENV)/.installed: $(BIN)/uv pyproject.toml {{cookiecutter.project_slug}}/pyproject.toml tests/mermaid/package-lock.json
+$(VENV)/.installed: $(BIN)/uv pyproject.toml mlops-actions/pyproject.toml {{cookiecutter.project_slug}}/pyproject.toml tests/mermaid/package-lock.json
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --compile-bytecode -r pyproject.toml --extra dev
 	rm -rf $(SEED_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(SEED_DIR) . project_name="Seed Project"
+	$(BIN)/cookiecutter --no-input --output-dir $(SEED_DIR) $(CURDIR) project_name="Seed Project"
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --compile-bytecode "$(SEED_DIR)/seed-project[dev]"
 	# mermaid's own parser checks the report's charts; without npm those tests skip and say so.
 	if command -v npm >/dev/null; then npm ci --prefix tests/mermaid --no-audit --no-fund --silent; fi
 	touch $@
 
+# The package as every test bake depends on it (file://<this checkout>/mlops-actions, not
+# editable: a bake's install then finds it satisfied and leaves it alone), installed again
+# whenever its files change.
+$(VENV)/.mlops-actions: $(VENV)/.installed $(shell find mlops-actions/src -type f -name '*.py') mlops-actions/pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --compile-bytecode \
+	  --reinstall-package mlops-actions "mlops-actions[pipeline] @ file://$(CURDIR)/mlops-actions"
+	touch $@
+
 demo: $(VENV)/.installed ## Bake with defaults into build/demo and run its pipeline end to end, offline
 	rm -rf $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) $(CURDIR)
 	$(MAKE) -C $(DEMO_DIR)/mlops-demo setup DVC_REMOTE_DIR=$(abspath $(DEMO_DIR))/dvc-storage
 	@echo
 	$(MAKE) --no-print-directory -C $(DEMO_DIR)/mlops-demo metrics
 	@echo
 	@echo "ONNX model: $(abspath $(DEMO_DIR))/mlops-demo/models/model.onnx"
 
-test: $(VENV)/.installed ## Run the template's whole test suite
+test: $(VENV)/.mlops-actions ## Run the template's whole test suite
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+PACKAGE_DIR := build/package
+package: $(BIN)/uv ## Build the mlops-actions wheel and sdist into build/package (VERSION=X.Y.Z: refuse another version)
+	built="$$(sed -n 's/^version = "\([^"]*\)".*/\1/p' mlops-actions/pyproject.toml)"; \
+	if [ -n "$(VERSION)" ] && [ "$(VERSION)" != "$$built" ]; then \
+	  echo "make package: mlops-actions is $$built, not $(VERSION) (bump pyproject.toml, cookiecutter.json and CHANGELOG.md together)" >&2; exit 1; fi
+	rm -rf $(PACKAGE_DIR)
+	$(BIN)/uv build --quiet --out-dir $(PACKAGE_DIR) mlops-actions
 
 # CI's instance job: the default project's own checks, as a user would run them after make demo.
 instance: demo ## make demo, then the default project's own make test, and a dvc repro that has nothing to do

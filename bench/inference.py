@@ -55,7 +55,9 @@ def main() -> None:
         package = project.name.replace("-", "_")
 
         def load(submodule: str, package: str = package):
-            return importlib.import_module(f"{package}.{submodule}")
+            """The project's own code (datasets, models, stages), or the package's."""
+            own = submodule in ("datasets", "models") or submodule.startswith("stages.")
+            return importlib.import_module(f"{package if own else 'mlops_actions'}.{submodule}")
 
         params = load("params").load_params(project / "params.yaml")
         schema = load("schema").load_schema(project / "data/schema.yaml")
@@ -63,7 +65,7 @@ def main() -> None:
         raw = load("datasets").make_dataset(data["dataset"], data.get("rows", 0), 42, schema)
         frame = load("schema").validate(raw, schema)
         train, _ = load("stages.prepare").split(frame, schema, 0.2, 42)
-        features, export = load("features"), load("stages.export")
+        features, export = load("features"), load("export")
         median_seconds = load("report").median_seconds  # the timer the PR report uses
         batch = frame.sample(BATCH, replace=True, random_state=0).reset_index(drop=True)
         row_inputs = features.model_inputs(batch.head(1), schema)

@@ -1,25 +1,20 @@
 """The cost of the report's 95% intervals (bootstrap over the test rows, 1,000 resamples).
 
-Bakes the default project and times its own `report.intervals.bootstrap` on generated per-row
-results of both sides: the metric intervals of base and change plus the paired (same rows) or
-unpaired (changed test set) delta intervals, for every task's metrics. Median of 3 runs, one
+Times mlops-actions' `report.intervals.bootstrap` (what every project's report runs) on generated
+per-row results of both sides: the metric intervals of base and change plus the paired (same rows)
+or unpaired (changed test set) delta intervals, for every task's metrics. Median of 3 runs, one
 thread (OMP_NUM_THREADS=1), then the paired case again on every core of the machine (the report
-shares 10 million weights or more among up to 4 threads; below that it runs one). The budget is
-2 s for 100,000 test rows.
+shares 10 million weights or more among up to 4 threads; below that it runs one). The budget is 2 s
+for 100,000 test rows.
 """
 
 import os
-import sys
 from functools import partial
-from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np
-from cookiecutter.main import cookiecutter
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "build/bench/intervals"
 SIZES = (114, 10_000, 100_000)
 REPEATS = 3
 
@@ -52,14 +47,9 @@ def regressed(intervals, rows: int, seed: int):
 
 
 def main() -> None:
-    project = Path(
-        cookiecutter(str(ROOT), no_input=True, output_dir=str(OUT), overwrite_if_exists=True)
-    )
-    sys.path.insert(0, str(project / "src"))
-    module = project.name.replace("-", "_")
-    intervals = __import__(f"{module}.report.intervals", fromlist=["bootstrap"])
-    # The project's own timer (report/latency.py), median of REPEATS calls.
-    latency = __import__(f"{module}.report.latency", fromlist=["median_seconds"])
+    intervals = __import__("mlops_actions.report.intervals", fromlist=["bootstrap"])
+    # The report's own timer (report/latency.py), median of REPEATS calls.
+    latency = __import__("mlops_actions.report.latency", fromlist=["median_seconds"])
     seconds = partial(latency.median_seconds, repeats=REPEATS)
 
     classification = ["accuracy", "balanced_accuracy", "f1", "roc_auc"]

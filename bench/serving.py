@@ -267,11 +267,11 @@ def in_process(project: Path, case: tuple[int, str]) -> dict[str, float]:
     onnxruntime's run on our feed, decoding the body into that feed, encoding the answer."""
     if str(project / "src") not in sys.path:
         sys.path.insert(0, str(project / "src"))
-    from mlops_demo.report.latency import median_seconds
-    from mlops_demo.serve import ServedModel
-    from mlops_demo.serve.app import INLINE_BODY_BYTES
-    from mlops_demo.serve.protocol import Codec
-    from mlops_demo.serve.settings import Limits
+    from mlops_actions.report.latency import median_seconds
+    from mlops_actions.serve import ServedModel
+    from mlops_actions.serve.app import INLINE_BODY_BYTES
+    from mlops_actions.serve.protocol import Codec
+    from mlops_actions.serve.settings import Limits
 
     served = ServedModel((project / "models/model.onnx").read_bytes(), MODEL)
     codec = Codec(served, Limits())
@@ -375,7 +375,7 @@ def prepare() -> tuple[Path, list[dict]]:
         (str(body_file(case)), json_length(case) if case[1] == "binary" else None) for case in CASES
     ]
     (project / "floor_model.py").write_text(
-        FLOOR_MODEL.format(module="mlops_demo", bodies=bodies).lstrip()
+        FLOOR_MODEL.format(module="mlops_actions", bodies=bodies).lstrip()
     )
     (project / "fastapi_onnx.py").write_text(
         FASTAPI_ONNX.format(model=project / "models/model.onnx", labels=labels).lstrip()
@@ -394,8 +394,9 @@ def main() -> None:
         "floor": [python, "-m", "uvicorn", "floor:app", *UVICORN, "--port", str(ports["floor"])],
         "model": [python, "-m", "uvicorn", "floor_model:app", *UVICORN,
                   "--port", str(ports["model"])],
-        "ours": [python, "-m", "mlops_demo.serve", "--port", str(ports["ours"]), "--name", MODEL],
-        "alone": [python, "-m", "mlops_demo.serve", "--port", str(ports["alone"]),
+        "ours": [python, "-m", "mlops_actions.serve", "--port", str(ports["ours"]),
+                 "--name", MODEL],
+        "alone": [python, "-m", "mlops_actions.serve", "--port", str(ports["alone"]),
                   "--name", MODEL, "--coalesce-rows", "0"],
         "onnx": [python, "-m", "uvicorn", "fastapi_onnx:app", *UVICORN,
                  "--port", str(ports["onnx"])],

@@ -144,11 +144,17 @@ def write_api_snippet(project: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    module = project.name.replace("-", "_")
     server = subprocess.Popen(
-        [str(VENV / "bin/python"), "-m", f"{module}.serve", "--port", str(port)],
+        [
+            str(VENV / "bin/python"),
+            "-m",
+            "mlops_actions.serve",
+            "--port",
+            str(port),
+            "--name",
+            project.name,
+        ],
         cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project / "src")},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

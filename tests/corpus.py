@@ -4,7 +4,7 @@ files, never downloaded), and the runner that puts each one through a baked proj
 Every table goes the way a user's CSV goes: written to CSV, read back as text by the project's
 `schema.read_csv`, its schema drafted by `schema.draft`, validated, split by `stages.prepare`,
 then for every estimator family trained by `stages.train`, converted by `stages.export` and
-compared with scikit-learn by `stages.export.parity` on every row of both splits.
+compared with scikit-learn by `mlops_actions.export.parity` on every row of both splits.
 tests/test_corpus.py asserts on the results; docs/corpus.py writes them into docs/corpus.md.
 """
 
@@ -238,9 +238,11 @@ def bake_project(output_dir: Path) -> Project:
 
     root = bake(output_dir, project_name=PROJECT_NAME)
     sys.path.insert(0, str(root / "src"))
-    names = ["params", "schema", "features", "models"]
-    names += [f"stages.{stage}" for stage in ("prepare", "train", "export")]
+    # The project's own code (its models and stages) and the package's that its stages call.
+    names = ["models", "stages.prepare", "stages.train"]
     modules = {name.split(".")[-1]: importlib.import_module(f"{MODULE}.{name}") for name in names}
+    for name in ("params", "schema", "features", "export"):
+        modules[name] = importlib.import_module(f"mlops_actions.{name}")
     return Project(root, modules)
 
 

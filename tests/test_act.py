@@ -390,8 +390,8 @@ def earlier_release(project: Path, folder: Path, registry: Path) -> str:
     told): its files in `folder` (`release build`, so with its smoke.json), its image in the
     registry stand-in (the model under the digest the build-push stand-in gives it). Returns that
     image, by digest."""
-    command = [str(SHARED_VENV / "bin" / "python"), "-m", "act_demo.release", "build"]
-    env = {"PYTHONPATH": "src", "GITHUB_SHA": EARLIER_COMMIT}
+    command = [str(SHARED_VENV / "bin" / "python"), "-m", "mlops_actions.release", "build"]
+    env = {"GITHUB_SHA": EARLIER_COMMIT}
     run([*command, "--out", str(folder)], cwd=project, env=env)
     digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
     (registry / digest).mkdir(parents=True)

@@ -61,7 +61,12 @@ def fake_pypi(folder: Path, name: str, versions: dict[str, bool]) -> None:
 def checkout(tmp_path: Path) -> Path:
     """The files the tool edits, copied from this checkout."""
     root = tmp_path / "template"
-    for relative in ("cookiecutter.json", "pyproject.toml", ".github/workflows"):
+    for relative in (
+        "cookiecutter.json",
+        "pyproject.toml",
+        "mlops-actions/pyproject.toml",
+        ".github/workflows",
+    ):
         source, target = ROOT / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
@@ -156,14 +161,16 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
     assert context["__actions"]["setup_uv"].endswith("# v11.0.0")
     assert context["__cml_version"] == "0.21.0"  # the npm registry's dist-tags.latest
     template_pyproject = (checkout / TEMPLATE / "pyproject.toml").read_text()
+    package_pyproject = (checkout / "mlops-actions/pyproject.toml").read_text()
     assert (
         '"ruff==0.18.0"' in template_pyproject
         and '"ruff==0.18.0"' in (checkout / "pyproject.toml").read_text()
     )
-    assert '"protobuf==6.34.1",  # bump: below 7' in template_pyproject
+    # The package's pins (what generated projects install) move with the rest.
+    assert '"protobuf==6.34.1",  # bump: below 7' in package_pyproject
     assert "UV_VERSION := 99.0.0" in (checkout / TEMPLATE / "Makefile").read_text()
     # Only those lines changed.
-    assert '"scikit-learn==1.9.1"' in template_pyproject
+    assert '"scikit-learn==1.9.1"' in package_pyproject
     text = summary.read_text()
     assert text == done.stdout
     assert "| `actions/checkout` | v7.0.1 | v7.2.0 |" in text

@@ -163,6 +163,11 @@ def test_one_template_version_everywhere(tmp_path):
     changelog = (ROOT / "CHANGELOG.md").read_text()
     newest = re.search(r"^## (\d+\.\d+\.\d+) - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
     assert context["_template_version"] == version == newest[1]
+    # The package is versioned with the template: a project baked from vX.Y.Z installs it at X.Y.Z.
+    package = tomllib.loads((ROOT / "mlops-actions/pyproject.toml").read_text())["project"]
+    init = (ROOT / "mlops-actions/src/mlops_actions/__init__.py").read_text()
+    assert package["version"] == version
+    assert re.search(r'^__version__ = "(.+)"$', init, re.MULTILINE)[1] == version
     project = bake(tmp_path)
     record = json.loads((project / ".cruft.json").read_text())
     assert record["context"]["cookiecutter"]["_template_version"] == version

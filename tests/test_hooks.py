@@ -2,6 +2,7 @@
 the recorded answers let cruft follow the template without noise."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,68 @@ def test_a_conflicting_template_change_is_left_to_resolve(tmp_path, history):
     assert "Nothing to do" in update.stdout, update.stdout + update.stderr
     check = cruft(project, "check")
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def last_commit_of_version(version: str) -> str | None:
+    """The newest commit of this repository whose cookiecutter.json is at `version`, if the
+    checkout has that history."""
+    commits = git(TEMPLATE, "rev-list", "HEAD", "--", "cookiecutter.json").split()
+    for commit in commits:
+        context = json.loads(git(TEMPLATE, "show", f"{commit}:cookiecutter.json"))
+        if context["_template_version"] == version:
+            return commit
+    return None
+
+
+def test_a_0_3_project_updates_to_the_package_layout(tmp_path):
+    """CHANGELOG "Moving to 0.4.0": a project baked from the v0.3.0 tag takes `cruft update
+    --checkout v0.4.0` cleanly, and ends up with the files a fresh 0.4.0 bake has: the moved
+    modules gone from src/ and tests/, the package required instead."""
+    old = last_commit_of_version("0.3.0")
+    if old is None:
+        pytest.skip("this checkout has no 0.3.0 history (a shallow clone)")
+    template = tmp_path / "template"
+    template.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(TEMPLATE), "archive", old], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive, check=True)
+    git(template, "init", "--quiet", "--initial-branch=main")
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", "--message", "0.3.0")
+    git(template, "tag", "v0.3.0")
+    project = bake_from(template, tmp_path / "out", project_name="Follower")
+    assert (project / "src/follower/serve/http.py").is_file()
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "baked from 0.3.0")
+
+    git(template, "rm", "--quiet", "-r", ".")
+    new = git_copy_of_template(tmp_path / "new")
+    shutil.rmtree(new / ".git")
+    shutil.copytree(new, template, dirs_exist_ok=True)
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", "--message", "0.4.0")
+    git(template, "tag", "v0.4.0")
+    update = cruft(project, "update", "--skip-apply-ask", "--checkout", "v0.4.0")
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert list(project.rglob("*.rej")) == []
+    assert "<<<<<<<" not in git(project, "diff")
+
+    fresh = bake_from(template, tmp_path / "fresh", project_name="Follower")
+    ignored = {".git", ".cruft.json"}
+    files = {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in project.rglob("*")
+        if p.is_file() and ignored.isdisjoint(p.relative_to(project).parts)
+    }
+    fresh_files = {
+        str(p.relative_to(fresh)): p.read_bytes()
+        for p in fresh.rglob("*")
+        if p.is_file() and p.name != ".cruft.json"
+    }
+    assert sorted(files) == sorted(fresh_files)
+    assert files == fresh_files
+    assert not (project / "src/follower/serve").exists()
+    requirement = f'"mlops-actions[serve] @ file://{template}/mlops-actions"'
+    assert requirement in (project / "pyproject.toml").read_text()

@@ -3,6 +3,7 @@
 hadolint and our image policy, the Kubernetes manifests validate offline, and the devcontainer
 opens with `make setup`."""
 
+import importlib.util
 import json
 import os
 import re
@@ -56,11 +57,17 @@ def test_the_runtime_set_alone_serves_the_model(set_up_project, tmp_path):
     assert absent.stdout.strip() == "[]"
 
     port = str(free_port())
+    # As the Dockerfile sets them (MODEL_NAME: its ENV).
     env = {**os.environ, "PORT": port, "MODEL_PATH": str(project / "models/model.onnx")}
-    healthcheck = [python, "-m", "act_demo.healthcheck"]
+    env["MODEL_NAME"] = re.search(r"MODEL_NAME=(\S+)", (project / "Dockerfile").read_text())[1]
+    healthcheck = [python, "-m", "mlops_actions.healthcheck"]
     assert subprocess.run(healthcheck, env=env, capture_output=True).returncode == 1
     server = subprocess.Popen(
-        [python, "-m", "act_demo.serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+        [python, "-m", "mlops_actions.serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -85,7 +92,7 @@ def test_the_runtime_set_alone_serves_the_model(set_up_project, tmp_path):
         server.wait(timeout=10)
 
     missing = subprocess.run(
-        [python, "-m", "act_demo.serve", "--model", "absent.onnx"],
+        [python, "-m", "mlops_actions.serve", "--model", "absent.onnx"],
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert missing.returncode == 1
@@ -135,8 +142,8 @@ def test_dockerfile_passes_hadolint_and_the_image_policy(baked):
     assert "pip install --no-cache-dir ." in installs and "[" not in installs, "no extras"
     [healthcheck] = [args for name, args in final if name == "HEALTHCHECK"]
     module = re.search(r'"-m", "([\w.]+)"', healthcheck).group(1)
-    source = project / "src" / module.replace(".", "/")
-    assert "/v2/health/ready" in source.with_suffix(".py").read_text()
+    assert module == "mlops_actions.healthcheck"
+    assert "/v2/health/ready" in Path(importlib.util.find_spec(module).origin).read_text()
     ignored = (project / ".dockerignore").read_text().splitlines()
     assert ignored[1] == "*" and "!models/model.onnx" in ignored and "!data/" not in ignored
 

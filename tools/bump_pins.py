@@ -8,9 +8,10 @@ anything is installed. The pins, each kept in one place:
   reads them) and in the template's own .github/workflows/: the highest vX.Y.Z tag of the action's
   repository (`git ls-remote --tags`), peeled to its commit. A tag that now names another commit
   than the pin is reported and left alone: tags that move are how compromised actions spread.
-- Python packages: `name==X.Y` in pyproject.toml (the template's tools) and the generated
-  project's pyproject.toml: the newest final, non-yanked release on PyPI; a `# bump: below N`
-  comment on the line caps it.
+- Python packages: `name==X.Y` in pyproject.toml (the template's tools),
+  mlops-actions/pyproject.toml (the package's extras: what generated projects install) and the
+  generated project's pyproject.toml: the newest final, non-yanked release on PyPI; a
+  `# bump: below N` comment on the line caps it.
 - uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there).
 - npm packages: `__cml_version` in cookiecutter.json (the CML the PR report workflows install with
   `npm install --global @dvcorg/cml@<version>`): the npm registry's `dist-tags.latest`, when it is
@@ -32,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "{{cookiecutter.project_slug}}"
+PACKAGE_DIR = "mlops-actions"
 GIT_URL = os.environ.get("BUMP_PINS_GIT_URL", "https://github.com/{repo}.git")
 PYPI_URL = os.environ.get("BUMP_PINS_PYPI_URL", "https://pypi.org/pypi/{name}/json")
 NPM_URL = os.environ.get("BUMP_PINS_NPM_URL", "https://registry.npmjs.org/{name}")
@@ -85,7 +87,11 @@ def action_files(root: Path) -> list[Path]:
 
 
 def package_files(root: Path) -> list[Path]:
-    return [root / "pyproject.toml", root / TEMPLATE / "pyproject.toml"]
+    return [
+        root / "pyproject.toml",
+        root / PACKAGE_DIR / "pyproject.toml",
+        root / TEMPLATE / "pyproject.toml",
+    ]
 
 
 def latest_tag(repo: str) -> tuple[str, str]:

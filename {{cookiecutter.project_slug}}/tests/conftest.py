@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from {{ cookiecutter.module_name }}.datasets import make_dataset
-from {{ cookiecutter.module_name }}.params import load_params
-from {{ cookiecutter.module_name }}.schema import (
+from mlops_actions.params import load_params
+from mlops_actions.schema import (
     Schema,
     load_frame,
     load_schema,
     validate,
 )
+
+from {{ cookiecutter.module_name }}.datasets import make_dataset
 from {{ cookiecutter.module_name }}.stages.prepare import split
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,8 +27,8 @@ What it models, and where from:
   rest in proportion to what they had, 0 drops a target, more than 100 or less than 100 with no
   other target is refused (config_changes.TrafficChanges, traffic.TrafficTargets.UpdateTraffic).
 - Instances: a revision some URL reaches (a share of the traffic, or a tag) runs the project's own
-  server with its image's model (tests/act/serve-image, from a copy of src/ made at deploy, as an
-  image holds its code); one no URL reaches is scaled to zero.
+  server with its image's model (tests/act/serve-image, from a copy of src/ and the Dockerfile
+  made at deploy, as an image holds its code); one no URL reaches is scaled to zero.
 - URLs are http://127.0.0.1:<port> (there is no DNS for run.app here): one port a service and one a
   tag, kept as Cloud Run keeps a tag's URL. A front process on each routes a request as Cloud Run
   would (the service URL by the traffic shares, a tag URL to its revision, 404 for a tag no longer
@@ -147,6 +147,7 @@ def deploy(positional: list[str], named: dict[str, str]) -> None:
     )
     folder = path.parent / name / revision
     shutil.copytree("src", folder / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy("Dockerfile", folder / "Dockerfile")  # serve-image reads MODEL_NAME from its ENV
     env = dict(list(service["revisions"].values())[-1]["env"]) if service["revisions"] else {}
     for key in filter(None, named.get("remove-env-vars", "").split(",")):
         env.pop(key, None)

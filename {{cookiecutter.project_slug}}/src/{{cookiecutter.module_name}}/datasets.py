@@ -9,9 +9,8 @@ import re
 
 import numpy as np
 import pandas as pd
-
-from .errors import PipelineError
-from .schema import Schema
+from mlops_actions.errors import PipelineError
+from mlops_actions.schema import Schema
 
 BUNDLED = ("breast_cancer", "wine", "iris", "diabetes")
 # Synthetic labels from the lowest customer value to the highest: low-value customers churn.

@@ -7,6 +7,8 @@ hyperparameters straight to scikit-learn. Every family converts to ONNX and matc
 
 from typing import Any
 
+from mlops_actions.errors import PipelineError
+from mlops_actions.schema import Schema
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -19,9 +21,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from .errors import PipelineError
-from .schema import Schema
 
 FAMILIES: dict[str, dict[bool, type[BaseEstimator]]] = {
     # family: {is_classification: estimator}

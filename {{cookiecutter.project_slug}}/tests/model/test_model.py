@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from {{ cookiecutter.module_name }}.features import model_inputs
-from {{ cookiecutter.module_name }}.models import FAMILIES
-from {{ cookiecutter.module_name }}.onnx_model import parse_metadata
-from {{ cookiecutter.module_name }}.stages.evaluate import cross_validate, evaluate
-from {{ cookiecutter.module_name }}.stages.export import (
+from mlops_actions.evaluate import cross_validate, evaluate
+from mlops_actions.export import (
     convert,
     float32_floor,
     parity,
 )
+from mlops_actions.features import model_inputs
+from mlops_actions.onnx_model import parse_metadata
+
+from {{ cookiecutter.module_name }}.models import FAMILIES
 from {{ cookiecutter.module_name }}.stages.train import train
 
 

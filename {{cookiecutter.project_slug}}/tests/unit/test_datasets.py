@@ -1,16 +1,16 @@
 """Starter data: made on the machine, deterministic, and shaped as the schema says."""
 
 import pytest
+from mlops_actions.schema import (
+    Schema,
+    validate,
+)
 
 from {{ cookiecutter.module_name }}.datasets import (
     BUNDLED,
     SYNTHETIC_CLASSES,
     bundled,
     synthetic,
-)
-from {{ cookiecutter.module_name }}.schema import (
-    Schema,
-    validate,
 )
 
 FEATURES = {

@@ -1,8 +1,11 @@
 """Model construction: families, hyperparameters and preprocessing."""
 
-import pytest
+import sys
+from pathlib import Path
 
-from {{ cookiecutter.module_name }}.errors import PipelineError
+import pytest
+from mlops_actions.errors import PipelineError
+
 from {{ cookiecutter.module_name }}.models import (
     FAMILIES,
     make_estimator,
@@ -45,3 +48,20 @@ def test_a_value_out_of_range_is_named_in_one_line(train_test, schema):
     settings = {"model": "hist_gradient_boosting", "hyperparameters": {"max_iter": -5}}
     with pytest.raises(PipelineError, match=r"train\.hyperparameters: The 'max_iter' parameter"):
         train(train_test[0], schema, settings, seed=0)
+
+
+def test_a_typo_in_params_stops_the_stage_in_one_line(tmp_path, monkeypatch):
+    """`hyperparameter:` (no s) would train with the defaults; params.yaml is validated first."""
+    from mlops_actions.errors import run_stage
+
+    from {{ cookiecutter.module_name }}.stages.train import main
+
+    params = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(params.replace("hyperparameters:", "hyperparameter:"))
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--train", "train.csv", "--schema", "schema.yaml", "--model-out", "m.joblib"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        run_stage("train", main)
+    expected = "train: params.yaml: Object contains unknown field `hyperparameter` - at `$.train`"
+    assert exited.value.code == expected

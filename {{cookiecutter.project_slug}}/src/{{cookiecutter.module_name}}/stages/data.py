@@ -3,10 +3,11 @@
 import argparse
 from pathlib import Path
 
+from mlops_actions.errors import run_stage
+from mlops_actions.params import load_params
+from mlops_actions.schema import load_schema
+
 from ..datasets import make_dataset
-from ..errors import run_stage
-from ..params import load_params
-from ..schema import load_schema
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     schema = load_schema(args.schema)
     frame = make_dataset(
         name=params["data"]["dataset"],
-        rows=params["data"].get("rows", 0),
+        rows=params["data"]["rows"],
         seed=params["base"]["seed"],
         schema=schema,
     )

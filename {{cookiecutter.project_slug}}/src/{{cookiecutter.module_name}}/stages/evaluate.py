@@ -10,139 +10,11 @@ import json
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
-from sklearn import metrics
-from sklearn.base import clone
-from sklearn.inspection import permutation_importance
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import label_binarize
-
-from ..errors import run_stage
-from ..features import model_inputs
-from ..params import load_params
-from ..schema import Schema, load_frame, load_schema
-
-DIGITS = 6
-IMPORTANCE_REPEATS = 5
-# Per-row probabilities in confusion.csv: the report's bootstrap reads them (roc_auc intervals).
-PROBABILITY_PREFIX = "proba_"
-
-
-def importance(
-    model: Pipeline, inputs: pd.DataFrame, actual: np.ndarray, seed: int
-) -> pd.DataFrame:
-    """Permutation importance: how much the model's score (accuracy, or R² for regression) drops
-    when one feature's values are shuffled. Works for every family, unlike impurity importance."""
-    result = permutation_importance(
-        model, inputs, actual, n_repeats=IMPORTANCE_REPEATS, random_state=seed
-    )
-    table = pd.DataFrame(
-        {
-            "feature": inputs.columns,
-            "importance": result.importances_mean,
-            "std": result.importances_std,
-        }
-    )
-    return table.sort_values("importance", ascending=False, kind="stable").round(4)
-
-
-def scores_of(
-    actual: np.ndarray,
-    predicted: np.ndarray,
-    schema: Schema,
-    probabilities: np.ndarray | None = None,
-    classes: list | None = None,
-) -> dict[str, float]:
-    """The metrics of one set of predictions. Classification's positive label is the last label
-    in the schema (binary tasks)."""
-    if not schema.is_classification:
-        return {
-            "rmse": metrics.root_mean_squared_error(actual, predicted),
-            "mae": metrics.mean_absolute_error(actual, predicted),
-            "r2": metrics.r2_score(actual, predicted),
-        }
-    classes = list(classes or [])
-    scores = {
-        "accuracy": metrics.accuracy_score(actual, predicted),
-        "balanced_accuracy": metrics.balanced_accuracy_score(actual, predicted),
-    }
-    if len(classes) == 2:
-        positive = schema.labels[-1]
-        scores["f1"] = metrics.f1_score(actual, predicted, pos_label=positive)
-        scores["roc_auc"] = metrics.roc_auc_score(
-            actual == positive, probabilities[:, classes.index(positive)]
-        )
-    else:
-        scores["f1"] = metrics.f1_score(actual, predicted, average="macro")
-        scores["roc_auc"] = metrics.roc_auc_score(
-            actual, probabilities, multi_class="ovr", labels=classes
-        )
-    return scores
-
-
-def evaluate(
-    model: Pipeline, frame: pd.DataFrame, schema: Schema, seed: int = 0
-) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-    """Metrics and plot tables for one test split."""
-    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
-    predicted = model.predict(inputs)
-    ranked = importance(model, inputs, actual, seed)
-    if not schema.is_classification:
-        residuals = pd.DataFrame(
-            {"actual": actual, "predicted": predicted, "residual": actual - predicted}
-        )
-        scores = scores_of(actual, predicted, schema)
-        return _rounded(scores), {"predictions": residuals.round(4), "importance": ranked}
-
-    classes = list(model.classes_)
-    probabilities = model.predict_proba(inputs)
-    scores = scores_of(actual, predicted, schema, probabilities, classes)
-    if len(classes) == 2:
-        is_positive = actual == schema.labels[-1]
-        score = probabilities[:, classes.index(schema.labels[-1])]
-    else:
-        # One-vs-rest, micro-averaged: one curve that summarises every class.
-        is_positive = label_binarize(actual, classes=classes).ravel()
-        score = probabilities.ravel()
-    fpr, tpr, thresholds = metrics.roc_curve(is_positive, score)
-    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
-    confusion = pd.DataFrame({"actual": actual, "predicted": predicted})
-    for index, label in enumerate(classes):
-        confusion[f"{PROBABILITY_PREFIX}{label}"] = probabilities[:, index].round(4)
-    plots = {"confusion": confusion, "roc": roc.round(4), "importance": ranked}
-    return _rounded(scores), plots
-
-
-def cross_validate(
-    model: Pipeline, frame: pd.DataFrame, schema: Schema, folds: int, seed: int = 0
-) -> dict[str, object]:
-    """k-fold cross-validated metrics of the model's settings (refitted on each fold's rest):
-    mean, standard deviation, min and max over the folds. Stratified for classification."""
-    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
-    splitter = (StratifiedKFold if schema.is_classification else KFold)(
-        n_splits=folds, shuffle=True, random_state=seed
-    )
-    per_fold: list[dict[str, float]] = []
-    for fit_rows, score_rows in splitter.split(inputs, actual):
-        fold = clone(model).fit(inputs.iloc[fit_rows], actual[fit_rows])
-        held_out = inputs.iloc[score_rows]
-        probabilities = fold.predict_proba(held_out) if schema.is_classification else None
-        classes = list(fold.classes_) if schema.is_classification else None
-        per_fold.append(
-            scores_of(actual[score_rows], fold.predict(held_out), schema, probabilities, classes)
-        )
-    summary: dict[str, object] = {"folds": folds}
-    for name in per_fold[0]:
-        values = np.array([fold[name] for fold in per_fold], dtype=float)
-        spread = {"mean": values.mean(), "std": values.std(ddof=1)}
-        summary[name] = _rounded({**spread, "min": values.min(), "max": values.max()})
-    return summary
-
-
-def _rounded(scores: dict[str, float]) -> dict[str, float]:
-    return {name: round(float(value), DIGITS) for name, value in scores.items()}
+from mlops_actions.errors import run_stage
+from mlops_actions.evaluate import cross_validate, evaluate
+from mlops_actions.params import load_params
+from mlops_actions.schema import load_frame, load_schema
 
 
 def main() -> None:
@@ -158,10 +30,10 @@ def main() -> None:
     schema = load_schema(args.schema)
     params = load_params()
     seed = params["base"]["seed"]
-    folds = int((params.get("evaluate") or {}).get("cv_folds") or 0)
+    folds = params["evaluate"]["cv_folds"]  # 0 (off) or 2 or more: load_params checks it
     model, test = joblib.load(args.model), load_frame(args.test, schema)
     scores, plots = evaluate(model, test, schema, seed)
-    if folds >= 2 and args.train:
+    if folds and args.train:
         every_row = pd.concat([load_frame(args.train, schema), test], ignore_index=True)
         scores["cv"] = cross_validate(model, every_row, schema, folds, seed)
     args.metrics_out.parent.mkdir(parents=True, exist_ok=True)

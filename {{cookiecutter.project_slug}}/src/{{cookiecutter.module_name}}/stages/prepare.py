@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
-
-from ..errors import run_stage
-from ..params import load_params
-from ..schema import (
+from mlops_actions.errors import run_stage
+from mlops_actions.params import load_params
+from mlops_actions.schema import (
     Schema,
     SchemaError,
     drop_empty_target,
@@ -27,6 +25,7 @@ from ..schema import (
     validate,
     with_gaps,
 )
+from sklearn.model_selection import train_test_split
 
 # Enough rows for stable deciles and tests; small enough to check a batch in a second.
 REFERENCE_ROWS = 5000
@@ -82,7 +81,7 @@ def main() -> None:
     params = load_params()
     schema = load_schema(args.schema)
     frame = with_gaps(read_csv(args.raw), schema)
-    if params["prepare"].get("drop_empty_target", False):
+    if params["prepare"]["drop_empty_target"]:
         frame, dropped = drop_empty_target(frame, schema.target)
         if dropped:
             print(

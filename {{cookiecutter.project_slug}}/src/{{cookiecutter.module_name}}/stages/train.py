@@ -6,14 +6,14 @@ from typing import Any
 
 import joblib
 import pandas as pd
+from mlops_actions.errors import PipelineError, run_stage
+from mlops_actions.features import model_inputs
+from mlops_actions.params import load_params
+from mlops_actions.schema import Schema, load_frame, load_schema
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ..errors import PipelineError, run_stage
-from ..features import model_inputs
 from ..models import make_pipeline
-from ..params import load_params
-from ..schema import Schema, load_frame, load_schema
 
 
 def train(frame: pd.DataFrame, schema: Schema, settings: dict[str, Any], seed: int) -> Pipeline:

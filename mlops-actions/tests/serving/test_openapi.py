@@ -1,0 +1,107 @@
+"""The server's own OpenAPI document (GET /openapi.json) against the server, by schemathesis with
+every check it has, in process (ASGI) and reproducibly (derandomized); each Open Inference
+Protocol route's answers against the protocol's response schemas (oip_schemas.py).
+
+JSON Schema cannot say that an infer input's shape[0] equals its data's length, or that every
+input has as many rows, nor, for /predict's columns and data with categorical features, that a
+value takes the type of the feature its column names (the columns come in any order):
+schemathesis's positive_data_acceptance (a request valid by the document must succeed) is left
+out for those requests alone, where the server rightly refuses the mismatches.
+"""
+
+import math
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.config import SchemathesisConfig
+
+from mlops_actions.serve import App, Limits
+
+from .asgi_client import INFER, call, records_of, start_up, tensors_of
+from .oip_schemas import ERROR, SUCCESS
+
+load_all_checks()
+ALL_CHECKS = CHECKS.get_all()
+EXAMPLES = 15  # per operation and mode (valid and invalid data): about 400 requests in all
+# A refusal of invalid data is any 4xx the document names; 413 (too many rows) among them.
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {"expected-statuses": ["400", "404", "405", "413", "415"]}
+        }
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def api(served):
+    app = start_up(App(served, Limits(max_batch_rows=5)))  # small batches generate fast
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
+
+
+schema = schemathesis.pytest.from_fixture("api")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_server_keeps_its_openapi_document(case, served):
+    typed_by_position = case.operation.path.endswith("/infer") or (
+        served.categorical
+        and served.numeric
+        and isinstance(case.body, dict)
+        and "columns" in case.body
+    )
+    excluded = [
+        check
+        for check in ALL_CHECKS
+        if typed_by_position and getattr(check, "__name__", "") == "positive_data_acceptance"
+    ]
+    response = case.call_and_validate(checks=ALL_CHECKS, excluded_checks=excluded)
+    assert response.status_code < 500
+    oip = SUCCESS.get(case.operation.path)
+    if oip is None:
+        return
+    body = response.json()
+    answer = oip if response.status_code in (200, 503) and "error" not in body else ERROR
+    jsonschema_rs.validate(answer, body)
+    if answer is not ERROR and case.operation.path.endswith("/infer"):
+        for output in body["outputs"]:  # the data of a shape, flattened
+            assert len(output["data"]) == math.prod(output["shape"]), output
+
+
+def test_the_document_covers_every_route(api):
+    paths = set(api.raw_schema["paths"])
+    assert set(SUCCESS) | {"/predict", "/metrics", "/openapi.json"} == paths
+
+
+def test_the_document_takes_what_the_server_takes(api, served, train_test, schema):
+    """Requests the server answers are valid by the document, as a gateway checking requests
+    against it would find: inputs in any order (tritonclient sends the caller's; the document
+    fixed the model's), nested data; and answers with NaN probabilities (written null)."""
+    components = api.raw_schema["components"]
+
+    def valid(name: str, instance: dict) -> bool:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": components}
+        return jsonschema_rs.validator_for(schema).is_valid(instance)
+
+    app = start_up(App(served))
+    records = records_of(train_test[1].head(3), schema)
+    tensors = tensors_of(records, served)
+    nested = [{**tensor, "data": [[value] for value in tensor["data"]]} for tensor in tensors]
+    for inputs in (tensors, tensors[::-1], nested):
+        assert valid("InferRequest", {"inputs": inputs}), inputs[0]
+        assert call(app, "POST", INFER, {"inputs": inputs}).status == 200
+    twice = [*tensors[:-1], tensors[0]]  # one input twice, another missing: refused by both
+    assert not valid("InferRequest", {"inputs": twice})
+    assert call(app, "POST", INFER, {"inputs": twice}).status == 400
+    if served.labels:
+        nan = {"label": served.labels[0], "probabilities": dict.fromkeys(served.labels)}
+        assert valid("PredictResponse", {"model_version": "1", "predictions": [nan]})
