@@ -2,8 +2,10 @@
 tests/act/github_stand_in.py: one report comment per PR on a busy PR (35 comments, more than the
 first page of 30 that CML reads), CML installed by exact version, and the fork poster's refusals.
 
-The `cml` stand-in reads only the first page of comments, as the outside run of CML v0.20.6 did;
-the workflows' own step lists every page with `gh api --paginate` and keeps one report comment.
+The workflows post with `cml comment create` and their own step lists every page with
+`gh api --paginate` and keeps the bot's newest report comment. The `cml` stand-in's `update` reads
+only the first page of comments and edits the last watermarked one whoever wrote it, as the outside
+run of CML v0.20.6 did: why the workflows do not use it.
 """
 
 import json
@@ -62,11 +64,12 @@ def assert_one_report(store: Path, seeded: list[dict], report: str) -> dict:
     return reports[0]
 
 
-def assert_cml_read_the_first_page_only(record: Path) -> None:
+def assert_cml_created_and_the_step_read_every_page(record: Path) -> None:
+    assert (record / "cml-command.txt").read_text() == "create\n"
     requests = (record / "github-requests.txt").read_text().splitlines()
     listing = "GET /repos/acme/act-demo/issues/7/comments"
-    assert listing in requests, requests  # CML: one request, no page or per_page
-    assert f"{listing}?per_page=30&page=2" in requests  # the workflow's step: every page
+    assert listing in requests, requests  # the workflow's step: the first page ...
+    assert f"{listing}?per_page=30&page=2" in requests  # ... and every next one
 
 
 @pytest.mark.xdist_group("act-setup")
@@ -87,10 +90,10 @@ def test_pr_report_keeps_one_comment_on_a_busy_pr(set_up_project, tmp_path):
         assert result.returncode == 0, result.stdout[-6000:]
         report = (record / "artifacts/pr-report/report.md").read_text()
         ids.append(assert_one_report(store, seeded, report)["id"])
-        assert_cml_read_the_first_page_only(record)
+        assert_cml_created_and_the_step_read_every_page(record)
         npm = (record / "npm-calls.txt").read_text().splitlines()
         assert npm == [f"install --global --no-audit --no-fund @dvcorg/cml@{CML_VERSION}"]
-    # CML did not see its first comment (#36, on page 2) and posted another; the old one went.
+    # Each run posted a new report; the older one went.
     requests = (tmp_path / "record-2/github-requests.txt").read_text()
     assert ids[1] != ids[0] and f"DELETE /repos/acme/act-demo/issues/comments/{ids[0]}" in requests
 
@@ -112,6 +115,7 @@ HEAD = "c0ffee" * 6 + "abcd"
 def post_fork_report(
     project: Path, record: Path, store: Path, report: str, pr_number: str = "7",
     head_sha: str = HEAD, head_repository: str = "contributor/act-demo",
+    server_url: str = "https://github.com",
 ):  # fmt: skip
     """One workflow_run event for a finished pr-report run whose artifact holds `report` and
     `pr_number`, as the download-artifact stand-in serves it."""
@@ -134,7 +138,7 @@ def post_fork_report(
     }
     return act(
         project, "workflow_run", event, "pr-report-comment.yml", record,
-        env={"STUB_GITHUB_STORE": str(store)},
+        env={"STUB_GITHUB_STORE": str(store), "GITHUB_SERVER_URL": server_url},
     )  # fmt: skip
 
 
@@ -147,10 +151,48 @@ def test_fork_poster_keeps_one_comment_on_a_busy_pr(fork_poster, tmp_path):
         result = post_fork_report(fork_poster, record, store, report)
         assert result.returncode == 0, result.stdout[-6000:]
         assert_one_report(store, seeded, report)
-        assert_cml_read_the_first_page_only(record)
+        assert_cml_created_and_the_step_read_every_page(record)
         assert (record / "cml-args.txt").read_text().split("\n")[:2] == ["--target", "pr/7"]
         npm = (record / "npm-calls.txt").read_text().splitlines()
         assert npm == [f"install --global --no-audit --no-fund @dvcorg/cml@{CML_VERSION}"]
+
+
+REVIEWER_QUOTE = "As the report said:\n\n> ## ✅ Model report: act-demo\n\n" + (
+    f"![](https://cml.dev/watermark.png#{'ab' * 20} {WATERMARK}"
+)
+
+
+def quiet_pr_with_a_quoted_report(store: Path) -> list[dict]:
+    """A PR with the bot's earlier report, then a reviewer's comment that pasted it, watermark
+    included (what made CML 0.20.6 edit the reviewer's comment)."""
+    stamp = "2026-01-01T00:00:00Z"
+    comments = [
+        {"id": 500, "issue": 7, "user": {"login": "github-actions[bot]", "type": "Bot"},
+         "body": f"## Old report\n\n![](https://cml.dev/watermark.png#{'cd' * 20} {WATERMARK}",
+         "created_at": stamp, "updated_at": stamp},
+        {"id": 501, "issue": 7, "user": {"login": "reviewer-0", "type": "User"},
+         "body": REVIEWER_QUOTE, "created_at": stamp, "updated_at": stamp},
+    ]  # fmt: skip
+    store.write_text(json.dumps({"comments": comments, "pulls": {"7": {"head": {"sha": HEAD}}}}))
+    return comments
+
+
+def test_fork_poster_never_edits_a_reviewer_s_quote_and_works_on_ghes(fork_poster, tmp_path):
+    """Issue 28 (5, 6): the report is a new comment, the bot's older one goes, the reviewer's
+    comment that quotes the report stays as written; every gh call went to the Enterprise
+    Server's host with GH_ENTERPRISE_TOKEN (GH_TOKEN serves github.com only)."""
+    store = tmp_path / "github.json"
+    reviewer = quiet_pr_with_a_quoted_report(store)[1]
+    record = tmp_path / "record"
+    report = "## ✅ Model report: act-demo\n\nThe new report.\n"
+    result = post_fork_report(
+        fork_poster, record, store, report, server_url="https://ghes.example.com"
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    comments = comments_of(store)
+    assert len(comments) == 2 and comments[0] == reviewer  # the bot's #500 went
+    assert comments[1]["body"].startswith(report + "\n\n![](https://cml.dev/watermark.png#")
+    assert set((record / "gh-hosts.txt").read_text().split()) == {"ghes.example.com"}
 
 
 @pytest.mark.parametrize(
@@ -193,6 +235,7 @@ def stand_in(tmp_path: Path, *args: str, store: Path) -> str:
         "STUB_BIN": str(ACT_BIN),
         "STUB_VENV": str(SHARED_VENV),
         "GITHUB_SHA": "ab" * 20,
+        "GH_TOKEN": "stand-in-token",
     }
     done = subprocess.run(
         [str(ACT_BIN / args[0]), *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
@@ -220,6 +263,17 @@ def test_the_stand_ins_page_like_github_and_cml(tmp_path):
     assert reports_in(quiet)[0]["body"] == (
         f"## Report\n\n\n![](https://cml.dev/watermark.png#{'ab' * 20} {WATERMARK}"
     )
+    # What the outside run saw CML 0.20.6 do: `update` edits a reviewer's comment that quotes the
+    # report (the last watermarked one on the first page), and leaves the bot's stale.
+    quoted = tmp_path / "quoted.json"
+    quiet_pr_with_a_quoted_report(quoted)
+    stand_in(tmp_path, *cml, store=quoted)
+    bot, reviewer = comments_of(quoted)
+    assert reviewer["user"]["login"] == "reviewer-0" and reviewer["body"].startswith("## Report")
+    assert bot["body"].startswith("## Old report")
+    create = ("cml", "comment", "create", *cml[3:])
+    stand_in(tmp_path, *create, store=quoted)
+    assert len(comments_of(quoted)) == 3  # create always adds
     listing = f"repos/{OWNER_REPO}/issues/7/comments"
     first_page = stand_in(tmp_path, "gh", "api", listing, "--jq", ".[].id", store=busy)
     every_page = stand_in(

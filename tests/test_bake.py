@@ -221,6 +221,24 @@ def test_workflow_security_policy(baked):
     assert_workflow_policy(project / ".github")
 
 
+def test_every_gh_step_works_on_github_enterprise_server(baked):
+    """gh takes GH_TOKEN for github.com only: a step that gives it a token also gives
+    GH_ENTERPRISE_TOKEN and sets GH_HOST from the server's URL (issue 28)."""
+    _, project = baked
+    steps = 0
+    for path in sorted((project / ".github/workflows").glob("*.yml")):
+        for job_name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for step in job.get("steps", []):
+                env = step.get("env") or {}
+                if "GH_TOKEN" in env:
+                    where = f"{path.name}: {job_name}: {step.get('name', step.get('run'))}"
+                    assert env.get("GH_ENTERPRISE_TOKEN") == env["GH_TOKEN"], where
+                    first = step["run"].splitlines()[0]
+                    assert first == 'export GH_HOST="${GITHUB_SERVER_URL#*://}"', where
+                    steps += 1
+    assert steps >= 2
+
+
 def test_the_templates_own_workflows_pass_the_same_checks():
     """The template's CI and pin-bump workflows: actionlint, zizmor (pedantic) and the schema as
     `make lint` runs them, the policy, and the same pins as the generated workflows (so

@@ -1,6 +1,7 @@
 """A stand-in for the slice of GitHub's REST API the PR report workflows use, kept in one JSON file,
 and the two clients the act runs send to it: `gh api` (tests/act/bin/gh hands its arguments over)
-and `cml comment update` (tests/act/bin/cml). It never talks to GitHub and is not CML.
+and `cml comment create` / `cml comment update` (tests/act/bin/cml). It never talks to GitHub and is
+not CML.
 
 The store is $STUB_GITHUB_STORE (default $STUB_RECORD/github.json):
     {"comments": [{"id", "user": {"login"}, "body", "created_at", "updated_at"}, ...],
@@ -12,9 +13,10 @@ Commit statuses (staging.yml writes one, release.yml reads it) are listed newest
 lists them, the creator being the workflow token's bot. Issue comments are listed as GitHub lists
 them: oldest first, 30 a page unless `per_page` (at most
 100) says otherwise, with a `Link` header naming the next and last pages. The `cml` client does
-what the outside run saw CML v0.20.6 do: one GET of the first page (no `page`, no `per_page`, no
-`Link` followed), the newest comment on that page carrying the watermark is edited, otherwise a new
-comment is created; the body is the report plus a blank line and the watermark
+what the outside run saw CML v0.20.6 do: `create` posts a new comment; `update` makes one GET of
+the first page (no `page`, no `per_page`, no `Link` followed) and edits the newest comment on that
+page carrying the watermark, whoever wrote it, otherwise posts a new one; the body is the report
+plus a blank line and the watermark
 `![](https://cml.dev/watermark.png#<sha> "CML watermark <title>")`.
 """
 
@@ -172,8 +174,8 @@ def gh_api(args: list[str]) -> int:
     return 0
 
 
-def cml_comment_update(repo_url: str, target: str, title: str, report_file: str) -> int:
-    """`cml comment update REPORT --target pr/N --watermark-title TITLE --driver github`."""
+def cml_comment(mode: str, repo_url: str, target: str, title: str, report_file: str) -> int:
+    """`cml comment create|update REPORT --target pr/N --watermark-title TITLE --driver github`."""
     repo = urlsplit(repo_url).path.strip("/")
     number = target.removeprefix("pr/")
     watermark = (
@@ -183,8 +185,10 @@ def cml_comment_update(repo_url: str, target: str, title: str, report_file: str)
         rf'!\[\]\({re.escape(WATERMARK_URL)}#[0-9a-fA-F]+ "CML watermark {re.escape(title)}"\)'
     )
     body = Path(report_file).read_text() + "\n\n" + watermark
-    _, first_page, _ = request("GET", f"/repos/{repo}/issues/{number}/comments")
-    ours = [comment for comment in reversed(first_page) if marked.search(comment["body"])]
+    ours = []
+    if mode == "update":
+        _, first_page, _ = request("GET", f"/repos/{repo}/issues/{number}/comments")
+        ours = [comment for comment in reversed(first_page) if marked.search(comment["body"])]
     if ours:
         _, comment, _ = request(
             "PATCH", f"/repos/{repo}/issues/comments/{ours[0]['id']}", {"body": body}
@@ -197,4 +201,6 @@ def cml_comment_update(repo_url: str, target: str, title: str, report_file: str)
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    sys.exit(gh_api(rest) if command == "gh-api" else cml_comment_update(*rest))
+    if command == "gh-api":
+        sys.exit(gh_api(rest))
+    sys.exit(cml_comment(command.removeprefix("cml-"), *rest))
