@@ -6,17 +6,26 @@ decides (headers, idle connections) and for health checks answered while a large
 """
 
 import asyncio
+import contextlib
 import json
+import logging
+import os
+import re
 import socket
+import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
 from http.client import HTTPConnection
+from pathlib import Path
 
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import mlops_actions
 from mlops_actions.serve import App, Limits, RequestError
 from mlops_actions.serve.settings import SETTINGS, KiB, MiB, parse
 
@@ -564,17 +573,306 @@ def test_slow_or_oversized_heads_and_idle_connections_are_closed(served):
         assert connection.getresponse().status == 200
 
 
-def test_connections_above_the_limit_get_503(served):
+def statuses(answers: bytes) -> list[int]:
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answers)]
+
+
+def json_error(answer: bytes) -> tuple[int, str]:
+    """A whole answer read off a socket: its status and its JSON error, which it must have."""
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert b"\r\ncontent-type: application/json\r\n" in head.lower(), answer
+    return int(head.split()[1]), json.loads(body)["error"]
+
+
+def last(answers: bytes) -> bytes:
+    """The last of answers read off a socket."""
+    return b"HTTP/1.1 " + answers.rsplit(b"HTTP/1.1 ", 1)[1]
+
+
+def test_connections_above_the_limit_with_requests_in_progress_get_a_json_503(served):
+    """Over MAX_CONNECTIONS, with every connection busy (a body still arriving), a new request
+    gets uvicorn's 503 in the app's words: JSON, with Retry-After (it was plain text)."""
     limits = Limits(max_connections=3)
     with running(App(served, limits), limits) as address:
-        held = [socket.create_connection(address) for _ in range(2)]
+        held = [socket.create_connection(address) for _ in range(3)]
         try:
-            connection = HTTPConnection(*address, timeout=20)
-            connection.request("GET", "/v2/health/live")
-            assert connection.getresponse().status == 503
+            for sock in held:
+                sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            time.sleep(0.2)  # the server has read them (not a speed claim: 503 either way)
+            with socket.create_connection(address) as extra:
+                extra.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = read_all(extra)
+            status, message = json_error(answer)
+            assert status == 503 and "MAX_CONNECTIONS" in message, answer
+            assert b"\r\nretry-after: 1\r\n" in answer.lower()
         finally:
             for sock in held:
                 sock.close()
+
+
+@contextlib.contextmanager
+def serving_process(onnx_bytes: bytes, tmp_path, *flags: str):
+    """`python -m mlops_actions.serve` in a process of its own (this checkout's code) on a free
+    port, ready; yields (address, the log so far as a function)."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(onnx_bytes)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(mlops_actions.__file__).parents[1])}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_actions.serve", "--model", str(model), "--name",
+             MODEL_NAME, "--port", str(port), *flags],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            try:
+                connection = HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/v2/health/ready")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        yield ("127.0.0.1", port), log.read_text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_connections_that_send_nothing_do_not_keep_requests_out(onnx_bytes, tmp_path, records):
+    """More connections than MAX_CONNECTIONS that send nothing made every new request a 503,
+    readiness probes included, until HEADER_TIMEOUT closed them (10 s): a Kubernetes probe took
+    the pod out of service. Now the one open longest without a request is closed when a new one
+    comes: a new health probe and a new /predict are answered, each within 1 s (measured by
+    this client; the server runs in its own process)."""
+    limit = 4
+    with serving_process(onnx_bytes, tmp_path, "--max-connections", str(limit)) as (address, _):
+        # The oldest: a head still arriving, answered 503 when it is closed to make room.
+        partial = socket.create_connection(address)
+        partial.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost")
+        time.sleep(1)  # read by the server, even on a loaded machine
+        idle = [partial, *(socket.create_connection(address) for _ in range(limit + 4))]
+        try:
+            status, message = json_error(read_all(partial))
+            assert status == 503 and "MAX_CONNECTIONS" in message, message
+            time.sleep(0.3)  # accepted by the server, all silent
+            body = json.dumps({"records": records[:1]}).encode()
+            for method, path, payload in (
+                ("GET", "/v2/health/ready", None),
+                ("POST", "/predict", body),
+                ("GET", "/v2/health/ready", None),
+            ):
+                started = time.perf_counter()
+                connection = HTTPConnection(*address, timeout=20)
+                connection.request(method, path, payload, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                answer = response.read()
+                took = time.perf_counter() - started
+                connection.close()
+                assert response.status == 200, (path, response.status, answer)
+                assert took < 1.0, (path, took)
+            closed = 0
+            for sock in idle:  # those closed to make room see the end of the stream
+                sock.settimeout(0.5)
+                with contextlib.suppress(TimeoutError):
+                    closed += sock.recv(1) == b""
+            assert closed >= len(idle) - limit, closed
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def read_answers(sock: socket.socket, count: int) -> bytes:
+    """Read until `count` answers have begun and the last is whole (they end in a JSON body)."""
+    sock.settimeout(60)  # a bound for a hung test, not a speed claim
+    answers = b""
+    while len(statuses(answers)) < count or not answers.endswith(b"}"):
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        answers += chunk
+    return answers
+
+
+class LogRecords(logging.Handler):
+    """uvicorn's log records (its loggers do not propagate to pytest's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_pipelined_requests_are_all_answered_in_order(served, records):
+    """A read above 16 KiB that ended inside a request's head was counted whole as that head: 5,000
+    pipelined health checks got one 431 and no 200, 5,000 one-row /predict 7 answers then a 431 and
+    a reset, and the server logged the request it was answering as "Exception in ASGI
+    application" (it wrote to the connection the 431 had closed). Every answer now comes, in
+    order, nothing is logged; also when the reads end inside heads on purpose."""
+    limits = Limits()
+    health = b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = json.dumps({"records": records[:1]}).encode()
+
+    def predict(number: int) -> bytes:
+        return (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Request-Id: r%d\r\nContent-Length: %d\r\n\r\n%s" % (number, len(body), body)
+        )
+
+    with running(App(served, limits), limits) as address:
+        log = LogRecords()
+        logging.getLogger("uvicorn.error").addHandler(log)
+        try:
+            with socket.create_connection(address) as sock:
+                sender = threading.Thread(target=sock.sendall, args=(health * 5000,))
+                sender.start()
+                answers = read_answers(sock, 5000)
+                sender.join()
+            assert statuses(answers) == [200] * 5000, set(statuses(answers))
+            assert answers.count(b'{"ready":true}') == 5000
+            with socket.create_connection(address) as sock:
+                stream = b"".join(predict(number) for number in range(2000))
+                sender = threading.Thread(target=sock.sendall, args=(stream,))
+                sender.start()
+                answers = read_answers(sock, 2000)
+                sender.join()
+            assert statuses(answers) == [200] * 2000, set(statuses(answers))
+            ids = re.findall(rb"x-request-id: (r\d+)", answers)
+            assert ids == [b"r%d" % number for number in range(2000)]
+            # Reads of 20 KiB and more, each ending inside a head: the rest of it comes next.
+            half = len(health) // 2
+            with socket.create_connection(address) as sock:
+                for part in range(3):
+                    start = health[half:] if part else b""
+                    sock.sendall(start + health * 500 + (health[:half] if part < 2 else b""))
+                    time.sleep(0.2)
+                answers = read_answers(sock, 1502)
+            assert statuses(answers) == [200] * 1502, set(statuses(answers))
+            # A body above 16 KiB with no line break before a head cut in its request line, then
+            # in a header: only that head's bytes count.
+            large = b" " * 20000 + body
+            first, second, third = (
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: r%d\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (number, len(large), large)
+                for number in range(3)
+            )
+            with socket.create_connection(address) as sock:
+                for part in (first + second[:9], second[9:] + third[:40], third[40:]):
+                    sock.sendall(part)
+                    time.sleep(0.2)
+                answers = read_answers(sock, 3)
+            assert statuses(answers) == [200] * 3, answers
+            assert re.findall(rb"x-request-id: (r\d+)", answers) == [b"r0", b"r1", b"r2"]
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(log)
+    assert not log.records, [record.getMessage() for record in log.records]
+
+
+def test_a_client_leaving_mid_pipeline_leaves_nothing_in_the_log(served, records, monkeypatch):
+    """A client that closes its connection while its first request runs and others wait behind
+    it: uvicorn told only the last request parsed, and the one running wrote its answer to the
+    closed connection ("Exception in ASGI application", a RuntimeError from uvloop)."""
+    limits = Limits(inline_rows=0)  # every batch to the inference thread
+    real_run = served.run
+    monkeypatch.setattr(served, "run", lambda feed: (time.sleep(0.3), real_run(feed))[1])
+    body = json.dumps({"records": records[:1]}).encode()
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with running(App(served, limits), limits) as address:
+        log = LogRecords()
+        logging.getLogger("uvicorn.error").addHandler(log)
+        try:
+            with socket.create_connection(address) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.sendall((request + body) * 3)
+                time.sleep(0.1)  # the first is running (the test is the same if it is not yet)
+            time.sleep(1)  # it has finished
+            connection = HTTPConnection(*address, timeout=20)
+            connection.request("GET", "/v2/health/ready")
+            assert connection.getresponse().status == 200
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(log)
+    assert not log.records, [record.getMessage() for record in log.records]
+
+
+MALFORMED = {
+    "a control character in a header": b"GET /v2 HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",
+    "Content-Length and Transfer-Encoding": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n{}"
+    ),
+    "two Content-Lengths": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+    ),
+    "Content-Length: -1": b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+    "an unknown method": b"BREW /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n",
+    "the HTTP/2 preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "non-ASCII bytes in the path": "GET /v2/h\u00e9alth HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+    "a bad chunk size": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    ),
+}
+
+
+def test_malformed_requests_get_a_json_400_after_the_answers_before_them(served):
+    """uvicorn answered a request llhttp refuses with plain text (`Invalid HTTP request
+    received.`), and a refusal was written at once, before the answers still owed to the
+    requests pipelined ahead of it. Each is now a JSON 400 naming what is wrong, after those
+    answers, and the connection closes."""
+    limits = Limits()
+    health = b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+    with running(App(served, limits), limits) as address:
+        log = LogRecords()
+        logging.getLogger("uvicorn.error").addHandler(log)
+        try:
+            for what, request in MALFORMED.items():
+                for ahead in (0, 3):
+                    with socket.create_connection(address) as sock:
+                        sock.sendall(health * ahead + request + health)
+                        answers = read_all(sock)
+                    assert statuses(answers) == [200] * ahead + [400], (what, answers)
+                    status, message = json_error(last(answers))
+                    assert status == 400 and message.startswith("malformed HTTP request: "), (
+                        what,
+                        message,
+                    )
+            # An upgrade this server does not speak is ignored: the request answered, then closed.
+            with socket.create_connection(address) as sock:
+                sock.sendall(
+                    b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, "
+                    b"HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQC\r\n\r\n"
+                )
+                answers = read_all(sock)
+            assert statuses(answers) == [200] and answers.endswith(b'{"ready":true}'), answers
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(log)
+    assert not log.records, [record.getMessage() for record in log.records]
+
+
+def test_refusals_of_the_http_layer_wait_for_the_answers_before_them(served):
+    """A head over MAX_HEADER_BYTES or not finished within HEADER_TIMEOUT, pipelined behind
+    requests still being answered: the 431 or 408 comes after their answers (it was written at
+    once, and the connection closed under them)."""
+    limits = Limits(header_timeout=0.5, max_header_bytes=4096)
+    health = b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+    big = b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8192
+    with running(App(served, limits), limits) as address:
+        first = b"GET /v2/health/ready HTTP/1.1\r\nX-Big: /v2/health/ready " + b"a" * 8192
+        cases = ((big + b"\r\n\r\n", 431), (big, 431), (first, 431), (health[:20], 408))
+        for tail, status in cases:
+            with socket.create_connection(address) as sock:
+                sock.sendall(health * 3 + tail)
+                answers = read_all(sock)
+            assert statuses(answers) == [200, 200, 200, status], answers
+            assert json_error(last(answers))[0] == status
 
 
 def test_health_is_answered_while_large_batches_compute(served, records):

@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
 def uvicorn_options(limits: Limits) -> dict[str, Any]:
     """How uvicorn runs the app, here and in the tests that start a real server."""
     return {
-        "http": guarded_protocol(limits),  # httptools, with deadlines and a header limit
+        # httptools, with deadlines, a header limit and MAX_CONNECTIONS (not uvicorn's
+        # limit_concurrency: its 503 is plain text, and connections that send nothing held it)
+        "http": guarded_protocol(limits),
         "loop": "auto",  # uvloop where installed
         "ws": "none",
         "lifespan": "on",
@@ -50,5 +52,4 @@ def uvicorn_options(limits: Limits) -> dict[str, Any]:
         "log_level": "warning",
         "server_header": False,
         "timeout_keep_alive": limits.keep_alive_timeout,
-        "limit_concurrency": limits.max_connections,
     }
