@@ -273,6 +273,7 @@ class DatasetResult:
     dropped: int
     train_rows: int
     test_rows: int
+    holdout_rows: int
     families: list[FamilyResult]
     # export.atol and export.rtol of the project's params.yaml.
     tolerance: dict[str, float]
@@ -314,7 +315,8 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
     raw = schema_module.with_gaps(schema_module.read_csv(csv), schema)
     kept, dropped = schema_module.drop_empty_target(raw, schema.target)
     frame = schema_module.validate(kept, schema, source=str(csv))
-    train, test = project.prepare.split(frame, schema, params["prepare"]["test_size"], seed)
+    shares = {key: params["prepare"][key] for key in ("test_size", "holdout_size")}
+    train, test, holdout = project.prepare.split(frame, schema, seed, **shares)
     schema_module.require_values(train, schema, source=f"{csv} (its train split)")
     splits = {"train": train, "test": test}
     options = ort.SessionOptions()
@@ -347,6 +349,7 @@ def run(dataset: Dataset, project: Project, workdir: Path) -> DatasetResult:
         dropped=dropped,
         train_rows=len(train),
         test_rows=len(test),
+        holdout_rows=len(holdout),
         families=results,
         tolerance={name: tolerance[name] for name in ("atol", "rtol")},
     )

@@ -184,6 +184,7 @@ def test_retrain_pushes_what_main_needs_to_the_remote(set_up_project, tmp_path):
         "data/raw/dataset.csv",
         "data/prepared/train.csv",
         "data/prepared/test.csv",
+        "data/prepared/holdout.csv",
         "data/prepared/reference.csv",
         "models/model.joblib",
         "models/model.onnx",
@@ -252,7 +253,7 @@ def test_release_publishes_and_attests_the_tagged_model(set_up_project, tmp_path
     log = result.stdout + result.stderr
     assert result.returncode == 0, result.stdout[-6000:]
     assert "release: promotion: v1.2.0 against the latest release v1.1.0: `roc_auc`" in log
-    assert "6 files fetched" in log and "Stage 'export' didn't change, skipping" in log
+    assert "7 files fetched" in log and "Stage 'export' didn't change, skipping" in log
 
     # The release files, checked against their SHA256SUMS, reached `gh release create`.
     released = record / "release"

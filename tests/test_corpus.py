@@ -58,7 +58,9 @@ def test_every_family_exports_with_parity_on_every_row(name, corpus_result):
     assert schema.task == dataset.task, "the draft schema reads another task from the data"
     assert corpus.measured_traits(result.raw, schema) == dataset.traits
     assert result.dropped == EMPTY_TARGETS.get(name, 0)
-    assert result.train_rows + result.test_rows + result.dropped == result.rows
+    assert (
+        result.train_rows + result.test_rows + result.holdout_rows + result.dropped == result.rows
+    )
     assert list(schema.features) == [
         column for column in result.raw.columns if column != schema.target
     ], "the draft left a column out"

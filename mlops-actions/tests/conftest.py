@@ -16,6 +16,7 @@ from cookiecutter.main import cookiecutter
 
 from mlops_actions.params import load_params
 from mlops_actions.schema import Schema, load_schema, validate
+from mlops_actions.split import split
 
 # As in the template's tests: one native thread per test process (xdist fills both cores).
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -68,14 +69,22 @@ def train(project):
 
 @pytest.fixture(scope="session")
 def train_test(project, params, schema) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The split the project's prepare stage makes of its starter data, made in memory."""
+    """The train and test splits the project's prepare stage makes of its starter data (the
+    package's split, with the project's seed and shares), made in memory."""
     data = params["data"]
     raw = own(project, "datasets").make_dataset(
         data["dataset"], data.get("rows", 0), params["base"]["seed"], schema
     )
     frame = validate(raw, schema, source=data["dataset"])
-    split = own(project, "stages.prepare").split
-    return split(frame, schema, params["prepare"]["test_size"], params["base"]["seed"])
+    prepare = params["prepare"]
+    parts = split(
+        frame,
+        schema,
+        params["base"]["seed"],
+        test_size=prepare["test_size"],
+        holdout_size=prepare["holdout_size"],
+    )
+    return parts.train, parts.test
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The float32 split fix (export.float32_splits): every family it knows gets float32 thresholds
 that keep each float32 row on its branch; a tree layout it does not know is refused by name."""
 
+import functools
+
 import numpy as np
 import pytest
 from sklearn.base import is_classifier
@@ -14,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from mlops_actions.errors import PipelineError
-from mlops_actions.export import float32_splits
+from mlops_actions.export import _label_agreement, float32_splits, parity
 from mlops_actions.features import model_inputs
 
 # Small versions of the project's families (models.py): each family's own layout of trees.
@@ -91,3 +93,41 @@ def test_a_single_decision_tree_gets_float32_thresholds():
     tree = float32_splits(model)[-1].tree_
     splits = tree.threshold[tree.children_left != -1]
     assert len(splits) and np.array_equal(splits, splits.astype(np.float32).astype(np.float64))
+
+
+def test_a_tie_for_the_top_probability_may_go_either_way():
+    """A forest's 0.42 and 0.42: scikit-learn takes the first label, ONNX's float32 sums may take
+    the other; both are right. A label below the top is not."""
+    probabilities = np.array([[0.42, 0.16, 0.42], [0.5, 0.3, 0.2]])
+    classes, predicted = ["bronze", "gold", "silver"], np.array(["bronze", "bronze"])
+    agreement = functools.partial(
+        _label_agreement, predicted=predicted, classes=classes, probabilities=probabilities,
+        tolerance=(1e-4, 1e-5),
+    )  # fmt: skip
+    assert agreement(np.array(["silver", "bronze"])) == (1.0, 1)
+    assert agreement(np.array(["bronze", "bronze"])) == (1.0, 0)
+    assert agreement(np.array(["gold", "silver"])) == (0.0, 0)
+
+
+class _FlippedLabels:
+    """An ONNX session whose probabilities match but whose labels do not (issue 28, item 10)."""
+
+    def __init__(self, model, inputs):
+        self.outputs = [model.predict(inputs)[::-1].copy(), model.predict_proba(inputs)]
+
+    def run(self, *_args):
+        return self.outputs
+
+
+def test_a_label_that_differs_outside_a_tie_fails_parity(train, train_test, schema, params):
+    """Probabilities within the tolerance are not enough: a label that is not scikit-learn's and
+    not tied with it fails, as the export stage's gate (`passed`) now says."""
+    if not schema.is_classification:
+        pytest.skip("labels: classification bakes only")
+    fitted_frame, test = train_test
+    settings = {"model": "linear", "hyperparameters": {}}
+    model = train(fitted_frame, schema, settings, params["base"]["seed"])
+    inputs = model_inputs(test, schema)
+    result = parity(_FlippedLabels(model, inputs), model, inputs, True, 1e-4, 1e-5)
+    assert result["max_abs_diff"] == 0.0
+    assert result["label_agreement"] < 1.0 and not result["passed"]

@@ -10,7 +10,7 @@ from sklearn import metrics as sk
 
 from mlops_actions import metrics
 from mlops_actions.errors import PipelineError
-from mlops_actions.evaluate import DIGITS, evaluate
+from mlops_actions.evaluate import DIGITS, evaluate, score
 from mlops_actions.features import model_inputs
 from mlops_actions.release import promote
 from mlops_actions.report import Gate, Results, gate_from_params, verdict
@@ -68,6 +68,13 @@ def test_evaluate_writes_the_same_metrics_and_numbers_as_before(fitted, schema, 
     )
     assert list(scores) == list(expected) == [m.name for m in metrics.for_task(schema.task)]
     assert scores == expected
+
+
+def test_the_holdout_gets_the_same_metrics_as_the_test_split(fitted, schema, params):
+    """metrics/holdout.json (`score`) has scores.json's keys and, on the same rows, its values."""
+    model, test = fitted
+    scores, _ = evaluate(model, test, schema, params["base"]["seed"])
+    assert score(model, test, schema) == scores
 
 
 def test_the_bootstrap_recomputes_every_registry_metric_of_the_task(fitted, schema):

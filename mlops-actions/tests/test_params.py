@@ -86,7 +86,7 @@ def test_unknown_top_level_sections_are_kept_as_they_are(project, tmp_path):
 
 def test_defaults_are_filled_in_and_optional_sections_stay_absent():
     params = validate({**MINIMAL, "report": {"gate": {"metric": "r2"}}})
-    assert params["prepare"] == {"test_size": 0.2, "drop_empty_target": False}
+    assert params["prepare"] == {"test_size": 0.2, "holdout_size": 0.1, "drop_empty_target": False}
     assert params["train"]["hyperparameters"] == {}
     assert params["evaluate"] == {"cv_folds": 0}
     assert params["report"]["gate"] == {
@@ -123,6 +123,17 @@ def test_ints_are_numbers_where_floats_are_expected():
             "prepare",
             {"test_size": 0.2, "drop_empty_target": 1},
             "Expected `bool`, got `int` - at `$.prepare.drop_empty_target`",
+        ),
+        (
+            "prepare",
+            {"test_size": 0.2, "holdout_size": -0.1},
+            "Expected `float` >= 0.0 - at `$.prepare.holdout_size`",
+        ),
+        (
+            "prepare",
+            {"test_size": 0.6, "holdout_size": 0.4},
+            "test_size 0.6 + holdout_size 0.4 leave no rows to train on: their sum must be below 1"
+            " - at `$.prepare`",
         ),
         ("train", {"hyperparameters": {}}, "Object missing required field `model` - at `$.train`"),
         ("evaluate", {"cv_folds": 1}, "cv_folds is 1: use 0 (off) or 2 or more folds - at"),

@@ -11,6 +11,7 @@ from mlops_actions.params import load_params
 from mlops_actions.project import load_project
 from mlops_actions.release import (
     commit_version,
+    headline_scores,
     model_card,
     promote,
     version_of,
@@ -119,3 +120,24 @@ def test_a_project_without_its_settings_is_one_line_naming_the_key(tmp_path):
         load_project(pyproject)
     with pytest.raises(PipelineError, match="cannot read the project's settings"):
         load_project(tmp_path / "missing.toml")
+
+
+def test_the_headline_numbers_are_the_holdout_s_when_there_is_one(schema, params, project):
+    """metrics/holdout.json when it holds metrics (else scores.json, as before the holdout), and
+    the card says which split they come from."""
+    scores = {"accuracy": 0.9, "cv": {"folds": 5}}
+    assert headline_scores(scores, {"accuracy": 0.8}) == ({"accuracy": 0.8}, "holdout")
+    assert headline_scores(scores, {}) == ({"accuracy": 0.9}, "test")
+    facts = {
+        "version": "1.3.0", "git_sha": "3f9a2c1d0e4b" + "7" * 28, "data_version": "0a1b2c3d",
+        "scores": {"accuracy": 0.8}, "scored_on": "holdout",
+        "data": {"train": 70, "test": 20, "holdout": 10},
+        "onnx": {"max_abs_diff": 1e-7, "rows": 20}, "params": params,
+    }  # fmt: skip
+    named = load_project(project / "pyproject.toml")
+    card = model_card(facts, schema, named)
+    assert "## Metrics (holdout: rows no training or tuning saw)" in card
+    assert "| training / test / holdout rows | 70 / 20 / 10 |" in card
+    assert "| accuracy | 0.8000 |" in card
+    before = model_card({**facts, "scored_on": "test"}, schema, named)
+    assert "## Metrics (test split)" in before and "| training / test rows | 70 / 20 |" in before

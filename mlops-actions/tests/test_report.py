@@ -441,3 +441,27 @@ def test_a_failed_threshold_gate_says_when_the_drop_is_noise():
     base, new = sides(flip=1)
     _, verdict = render(new, base, gate=Gate("accuracy", max_drop=0.001))
     assert not verdict.passed and verdict.text.endswith("(within noise: its 95% interval spans 0)")
+
+
+def test_holdout_metrics_are_a_table_of_their_own():
+    base, new = results("base"), results()
+    new.holdout, new.data = {"accuracy": 0.91, "roc_auc": 0.96}, {**new.data, "holdout": 50}
+    base.holdout = {"accuracy": 0.89, "roc_auc": 0.96}
+    text, _ = render(base, new)
+    section = text.split("### Holdout metrics", 1)[1].split("###", 1)[0]
+    assert "The rows no training or tuning sees (50 rows)" in section
+    assert "| `accuracy` | 0.8900 | 0.9100 | +0.0200 | ✅ |" in section
+    # The metrics table (and the gate) stay the test split's.
+    assert "0.91" not in text.split("### Metrics", 1)[1].split("###", 1)[0]
+    assert "### Holdout metrics" not in render(results("base"), results())[0]
+
+
+def test_the_holdout_is_read_from_its_own_file():
+    files = {
+        "metrics/scores.json": '{"accuracy": 0.9}',
+        "metrics/holdout.json": '{"accuracy": 0.8}',
+    }
+    side = read_results("x", files.get)
+    assert side.scores == {"accuracy": 0.9} and side.holdout == {"accuracy": 0.8}
+    files["metrics/holdout.json"] = "{}"  # no holdout (prepare.holdout_size: 0)
+    assert read_results("x", files.get).holdout == {}

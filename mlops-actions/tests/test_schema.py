@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+import yaml
 
 from mlops_actions.schema import (
     Schema,
@@ -139,7 +140,7 @@ def test_empty_and_missing_files(tmp_path):
     [
         ("features: {a: numeric}\n", "needs target.name"),
         ("target: {name: y}\nfeatures: {a: text}\n", "kind 'text'"),
-        ("target: {name: y}\nfeatures: {a b: numeric}\n", "'a b' must be letters"),
+        ("target: {name: y}\nfeatures: {a b: numeric}\n", "'a b' must start with a letter"),
         ("target: {name: y, labels: [a]}\nfeatures: {a: numeric}\n", "two or more"),
     ],
 )
@@ -247,3 +248,118 @@ def test_missing_values_must_be_a_list_of_text(tmp_path):
     path.write_text("missing_values: NA\ntarget: {name: y}\nfeatures: {a: numeric}\n")
     with pytest.raises(SchemaError, match="missing_values must be a list of strings"):
         load_schema(path)
+
+
+ID_SCHEMA = Schema(target="label", features=SCHEMA.features, labels=SCHEMA.labels, id="key")
+
+
+def test_the_id_column_is_kept_as_text_beside_the_features():
+    typed = validate(frame(key=["7", "08", "x"]), ID_SCHEMA)
+    assert list(typed.columns) == ["key", "size", "colour", "label"]
+    assert list(typed["key"]) == ["7", "08", "x"]
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        (["a", None, "c"], r"id column 'key' is empty in 1 of 3 rows \(data row 2\): every row"),
+        (["a", "b", "a"], r"id column 'key' repeats 'a' \(data rows 1, 3; 1 value\(s\) repeat"),
+    ],
+    ids=["gap", "duplicate"],
+)
+def test_an_id_with_gaps_or_repeats_is_refused_in_one_line(keys, message):
+    with pytest.raises(SchemaError, match=message) as refused:
+        validate(frame(key=keys), ID_SCHEMA)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_missing_id_column_is_named():
+    with pytest.raises(SchemaError, match=r"missing column\(s\) 'key'$"):
+        validate(frame(), ID_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("id: a\ntarget: {name: y}\nfeatures: {a: numeric}\n", "id 'a' is also a feature"),
+        ("id: y\ntarget: {name: y}\nfeatures: {a: numeric}\n", "id 'y' is the target"),
+        ("id: [a]\ntarget: {name: y}\nfeatures: {a: numeric}\n", "id must be the name of a"),
+    ],
+)
+def test_a_bad_id_in_the_schema_file_is_one_line(tmp_path, text, message):
+    path = tmp_path / "schema.yaml"
+    path.write_text(text)
+    with pytest.raises(SchemaError, match=message) as refused:
+        load_schema(path)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("column", ["id", "customer_id", "customerId", "KEY", "uuid"])
+def test_draft_proposes_a_unique_key_column_as_the_id(tmp_path, column):
+    csv = tmp_path / "own.csv"
+    csv.write_text(f"{column},age,approved\nc1,31,yes\nc2,40,no\nc3,31,yes\n")
+    data = read_csv(csv)
+    path = tmp_path / "schema.yaml"
+    path.write_text(draft(data, target="approved"))
+    schema = load_schema(path)
+    assert schema.id == column and schema.features == {"age": "numeric"}
+    assert f"  # {column}: the id (above), left out" in path.read_text()
+    assert any(note.startswith(f"column {column!r} is unique in every row and looks like a key")
+               for note in draft_notes(data, "approved"))  # fmt: skip
+    assert list(validate(data, schema).columns) == [column, "age", "approved"]
+
+
+def test_draft_proposes_distinct_whole_numbers_as_the_id_but_not_measurements(tmp_path):
+    csv = tmp_path / "own.csv"
+    csv.write_text("row,weight,age,approved\n3,61.5,31,yes\n1,72.25,40,no\n2,80.0,31,yes\n")
+    schema_text = draft(read_csv(csv), target="approved")
+    assert "\nid: row\n" in schema_text and "  weight: numeric" in schema_text
+    # A unique measurement (decimals), a repeated key, or a key with a gap is no id.
+    for text in (
+        "weight,age,approved\n61.5,31,yes\n72.25,40,no\n80.0,31,no\n",
+        "customer_id,age,approved\nc1,31,yes\nc1,40,no\nc2,31,no\n",
+        "customer_id,age,approved\nc1,31,yes\n,40,no\nc2,31,no\n",
+    ):
+        csv.write_text(text)
+        assert "\nid:" not in draft(read_csv(csv), target="approved")
+        assert not any(
+            "looks like a key" in note for note in draft_notes(read_csv(csv), "approved")
+        )
+
+
+YAML_1_1_WORDS = ["YES", "Yes", "yes", "No", "no", "on", "Off", "true", "False", "null", "Null"]
+
+
+@pytest.mark.parametrize("name", [*YAML_1_1_WORDS, "2020", "1e3", "~"])
+def test_a_drafted_name_reads_back_as_written(name, tmp_path):
+    """Issue 28 (7): statsmodels' `scotland` has a target `YES`; the draft wrote it unquoted and
+    prepare read it back as True (`missing column(s) True`)."""
+    frame = pd.DataFrame({name: ["1", "1", "2", "2"], "x": ["a", "b", "a", "b"]})
+    drafted = yaml.safe_load(draft(frame, name))
+    assert drafted["target"]["name"] == name
+    drafted = yaml.safe_load(draft(frame.rename(columns={"x": "target"}), "target"))
+    assert name in drafted["features"]
+
+
+def test_a_name_yaml_reads_as_a_boolean_is_one_line_saying_quote_it(tmp_path):
+    path = tmp_path / "schema.yaml"
+    path.write_text("target: {name: YES}\nfeatures: {x: numeric}\n")
+    with pytest.raises(SchemaError, match=r"column name True is not text: .* quote the name"):
+        load_schema(path)
+
+
+def test_every_bad_name_is_listed_in_one_line(tmp_path):
+    """Issue 28 (8): one name at a time, and a leading digit got the same wrong sentence."""
+    path = tmp_path / "schema.yaml"
+    path.write_text('target: {name: y}\nfeatures: {"Comp Price": numeric, "1Ad": numeric}\n')
+    with pytest.raises(SchemaError) as refused:
+        load_schema(path)
+    message = str(refused.value)
+    assert "'Comp Price', '1Ad' must start with a letter or an underscore" in message
+    assert "\n" not in message
+
+
+def test_a_header_only_csv_says_it_has_no_data_rows():
+    """Issue 28 (13): it said "target 'Sales' is empty in all 0 rows"."""
+    with pytest.raises(SchemaError, match=r"^the CSV has a header but no data rows$"):
+        draft(pd.DataFrame({"Sales": [], "x": []}, dtype=str), "Sales")

@@ -3,7 +3,8 @@
 The plot files keep one line per test row (regression: predictions.csv; classification:
 confusion.csv with each label's probability), so `make report` can bootstrap intervals from them.
 With `evaluate.cv_folds` >= 2, the metrics also hold k-fold cross-validated scores of the same
-settings on every prepared row (train + test): steadier than one small test split."""
+settings on the train and test rows: steadier than one small test split. The holdout (split.py)
+gets the same metrics alone (`score`), and takes part in nothing else."""
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,16 @@ def scores_of(
     positive = schema.labels[-1] if schema.labels else None
     rows = Predictions(actual, predicted, probabilities, tuple(classes or ()), positive)
     return exact_scores(rows, schema.task)
+
+
+def score(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> dict[str, float]:
+    """The metrics of `evaluate` on other rows (the holdout): the same keys, no plots."""
+    inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
+    predicted = model.predict(inputs)
+    if schema.labels is None:
+        return _rounded(scores_of(actual, predicted, schema))
+    probabilities, classes = model.predict_proba(inputs), list(model.classes_)
+    return _rounded(scores_of(actual, predicted, schema, probabilities, classes))
 
 
 def evaluate(

@@ -190,18 +190,52 @@ def parity(
     atol: float,
     rtol: float,
 ) -> dict[str, Any]:
-    """Compare ONNX with scikit-learn on every row: class probabilities, or predicted values."""
+    """Compare ONNX with scikit-learn on every row: class probabilities, or predicted values.
+    A classifier's label agrees when it is scikit-learn's, or one of the labels tied with it for
+    the top probability within the tolerance (such as 0.42 and 0.42 out of a forest: scikit-learn
+    takes the first, ONNX's float32 sums may take the other); `label_ties` counts those rows.
+    `passed` needs the values within the tolerance and, for a classifier, every label agreeing."""
     outputs = session.run(None, onnx_feed(inputs))
     result: dict[str, Any] = {"rows": len(inputs)}
     if classification:
         expected, got = model.predict_proba(inputs), outputs[1]
-        result["label_agreement"] = float(np.mean(outputs[0].ravel() == model.predict(inputs)))
+        predicted, classes = model.predict(inputs), list(model.classes_)
+        tolerance = (atol, rtol)
+        agreement, ties = _label_agreement(
+            outputs[0].ravel(), predicted, classes, expected, tolerance
+        )
+        result["label_agreement"], result["label_ties"] = agreement, ties
     else:
         expected, got = model.predict(inputs), outputs[0].ravel()
     difference = np.abs(got.astype(np.float64) - expected)
     result["max_abs_diff"] = float(difference.max())
-    result["passed"] = bool(np.all(difference <= atol + rtol * np.abs(expected)))
+    within = bool(np.all(difference <= atol + rtol * np.abs(expected)))
+    result["passed"] = within and result.get("label_agreement", 1.0) == 1.0
     return result
+
+
+def _label_agreement(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    classes: list,
+    probabilities: np.ndarray,
+    tolerance: tuple[float, float],
+) -> tuple[float, int]:
+    """The share of rows whose ONNX label is scikit-learn's or tied with it (see `parity`), and
+    how many of them are ties (another label than scikit-learn's)."""
+    atol, rtol = tolerance
+    top = probabilities.max(axis=1, keepdims=True)
+    tied = probabilities >= top - (atol + rtol * top)
+    column = {label: index for index, label in enumerate(classes)}
+    same = labels == predicted
+    tie = np.array(
+        [
+            not equal and label in column and bool(row[column[label]])
+            for label, equal, row in zip(labels, same, tied, strict=True)
+        ],
+        dtype=bool,
+    )
+    return float(np.mean(same | tie)), int(tie.sum())
 
 
 def git_sha() -> str:

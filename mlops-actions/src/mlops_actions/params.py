@@ -39,8 +39,18 @@ class Data(Section):
 
 
 class Prepare(Section):
+    # Shares of all rows (split.py); the rest trains. holdout_size 0: no holdout. Projects made
+    # before the holdout have no holdout_size: they get 0.1.
     test_size: Annotated[float, Meta(gt=0, lt=1)]
+    holdout_size: Annotated[float, Meta(ge=0, lt=1)] = 0.1
     drop_empty_target: bool = False
+
+    def __post_init__(self) -> None:
+        if self.test_size + self.holdout_size >= 1:
+            raise ValueError(
+                f"test_size {self.test_size} + holdout_size {self.holdout_size} leave no rows "
+                "to train on: their sum must be below 1"
+            )
 
 
 class Train(Section):

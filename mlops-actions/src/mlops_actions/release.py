@@ -91,7 +91,8 @@ def check_parity(model: bytes, schema: "Schema", tolerance: dict[str, float]) ->
     )
     if not result["passed"]:
         raise PipelineError(
-            f"ONNX differs from scikit-learn by up to {result['max_abs_diff']:.3g}: not released"
+            f"ONNX differs from scikit-learn by up to {result['max_abs_diff']:.3g}, its labels "
+            f"agree on {result.get('label_agreement', 1.0):.2%} of the rows: not released"
         )
     return result
 
@@ -142,6 +143,14 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, float) and value != value else value
 
 
+def headline_scores(scores: dict[str, Any], holdout: dict[str, Any]) -> tuple[dict, str]:
+    """The release's headline numbers and the split they come from: the holdout's metrics when
+    the project has a holdout (metrics/holdout.json not empty), else the test split's."""
+    if holdout:
+        return holdout, "holdout"
+    return {name: value for name, value in scores.items() if name != "cv"}, "test"
+
+
 def model_card(facts: dict[str, Any], schema: "Schema", project: Project) -> str:
     train = facts["params"]["train"]
     scores = "\n".join(f"| {name} | {value:.4f} |" for name, value in facts["scores"].items())
@@ -150,6 +159,13 @@ def model_card(facts: dict[str, Any], schema: "Schema", project: Project) -> str
     onnx_check = facts["onnx"]
     parity = f"max abs diff {onnx_check['max_abs_diff']:.3g} on {onnx_check['rows']} test rows"
     labels = ", ".join(f"`{label}`" for label in schema.labels) if schema.labels else "—"
+    data = facts["data"]
+    rows = f"{data.get('train', '?')} / {data.get('test', '?')}"
+    if facts.get("scored_on") == "holdout":
+        rows_row, rows = "training / test / holdout rows", f"{rows} / {data.get('holdout', '?')}"
+        scored_on = "holdout: rows no training or tuning saw"
+    else:
+        rows_row, scored_on = "training / test rows", "test split"
     version, commit = facts["version"], facts["git_sha"][:12]
     if version == commit:  # built before any tag (staging): the tag's version is set when served
         version_row = (
@@ -173,10 +189,10 @@ def model_card(facts: dict[str, Any], schema: "Schema", project: Project) -> str
 | labels | {labels} |
 | model | `{train["model"]}` (scikit-learn), {hyperparameters or "default hyperparameters"} |
 | data version | `{facts["data_version"]}` (DVC hash of `data/raw/dataset.csv`, first 8) |
-| training / test rows | {facts["data"].get("train", "?")} / {facts["data"].get("test", "?")} |
+| {rows_row} | {rows} |
 | ONNX parity | {parity} |
 
-## Metrics (test split)
+## Metrics ({scored_on})
 
 | metric | value |
 | --- | --- |
@@ -224,12 +240,18 @@ def build(tag: str | None, out: Path) -> None:
     params = load_params()
     schema = load_schema(Path("data/schema.yaml"))
     onnx_check = check_parity(released, schema, params["export"])
+    holdout = Path("metrics/holdout.json")
+    scores, scored_on = headline_scores(
+        json.loads(Path("metrics/scores.json").read_text()),
+        json.loads(holdout.read_text()) if holdout.is_file() else {},
+    )
 
     facts = {
         "version": version,
         "git_sha": git_sha,
         "data_version": data_version(yaml.safe_load(Path("dvc.lock").read_text())) or "unknown",
-        "scores": json.loads(Path("metrics/scores.json").read_text()),
+        "scores": scores,
+        "scored_on": scored_on,
         "data": json.loads(Path("metrics/data.json").read_text()),
         "onnx": onnx_check,
         "params": params,

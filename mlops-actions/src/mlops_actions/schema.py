@@ -38,6 +38,9 @@ class Schema:
     # key missing_values). In a categorical column it stays a category of its own: "NA" may well
     # mean North America there, and the model treats a gap as one more category anyway.
     missing_values: tuple[str, ...] = ()
+    # A column that names each row (schema key id): the split's key (split.py), never a feature.
+    # Unique and filled in every row; validate keeps it, as text, beside the features.
+    id: str | None = None
 
     @property
     def task(self) -> str:
@@ -67,10 +70,19 @@ def load_schema(path: Path) -> Schema:
     except (KeyError, TypeError) as err:
         raise SchemaError(f"{path}: needs target.name and features (missing {err})") from None
     for column in [name, *features]:
-        if not NAME_PATTERN.fullmatch(str(column)):
+        if not isinstance(column, str):
             raise SchemaError(
-                f"{path}: column name {column!r} must be letters, digits, underscores"
+                f"{path}: column name {column!r} is not text: YAML reads an unquoted "
+                f"{column!r} as a {type(column).__name__}; quote the name as it is in the CSV, "
+                'e.g. "YES": numeric'
             )
+    bad = [column for column in [name, *features] if not NAME_PATTERN.fullmatch(column)]
+    if bad:
+        raise SchemaError(
+            f"{path}: column name(s) {', '.join(map(repr, bad))} must start with a letter or "
+            "an underscore and hold only letters, digits and underscores (they become ONNX "
+            "input names): rename them in the CSV and here"
+        )
     for column, kind in features.items():
         if kind not in KINDS:
             raise SchemaError(f"{path}: column {column!r} has kind {kind!r}, expected {KINDS}")
@@ -85,7 +97,24 @@ def load_schema(path: Path) -> Schema:
         features=dict(features),
         labels=tuple(str(label) for label in labels) if labels is not None else None,
         missing_values=tuple(missing),
+        id=_id_column(raw.get("id"), name, features, path),
     )
+
+
+def _id_column(column: object, target: str, features: dict, path: Path) -> str | None:
+    """The schema's id: a column of its own, neither the target nor a feature."""
+    if column is None:
+        return None
+    if not isinstance(column, str) or not column:
+        raise SchemaError(f"{path}: id must be the name of a column, e.g. id: customer_id")
+    if column == target:
+        raise SchemaError(f"{path}: id {column!r} is the target: name the column that names rows")
+    if column in features:
+        raise SchemaError(
+            f"{path}: id {column!r} is also a feature: an id names a row and teaches the model "
+            "nothing; remove it from features"
+        )
+    return column
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -196,8 +225,9 @@ def with_gaps(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.DataFrame:
     """Return the schema's columns, typed: numeric as float, categorical and labels as text."""
     frame = with_gaps(frame, schema)
-    if schema.target not in frame.columns:
-        missing = [c for c in [*schema.features, schema.target] if c not in frame.columns]
+    required = [*([schema.id] if schema.id else []), *schema.features, schema.target]
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
         raise SchemaError(f"{source}: missing column(s) {', '.join(map(repr, missing))}")
     typed = validate_features(frame, schema, source)
     require_values(frame, schema, source)
@@ -222,7 +252,29 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "data") -> pd.Da
                 f"{len(unknown)} of {rows} rows ({examples}; allowed: {', '.join(schema.labels)})"
             )
         typed[schema.target] = labels.astype(object)
+    if schema.id is not None:
+        typed.insert(0, schema.id, _ids(frame[schema.id], schema.id, source))
     return typed.reset_index(drop=True)
+
+
+def _ids(values: pd.Series, column: str, source: str) -> pd.Series:
+    """The id column as text, refused when a row has none or two rows share one."""
+    empty = values.index[values.isna()]
+    if len(empty):
+        raise SchemaError(
+            f"{source}: id column {column!r} is empty in {len(empty)} of {len(values)} rows "
+            f"({data_rows(empty)}): every row needs its own id"
+        )
+    ids = values.astype(str)
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        rows = repeated.index[repeated == first]
+        raise SchemaError(
+            f"{source}: id column {column!r} repeats {first!r} ({data_rows(rows)}; "
+            f"{repeated.nunique()} value(s) repeat in all): every row needs its own id"
+        )
+    return ids.astype(object)
 
 
 def require_values(frame: pd.DataFrame, schema: Schema, source: str = "data") -> None:
@@ -281,6 +333,8 @@ MAX_DRAFT_LABELS = 10
 # Text that exports write for a gap (R's NA, pandas' NaN, SQL's NULL ...): a draft lists those it
 # finds among numbers as missing_values.
 GAP_MARKERS = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "?", "-"})
+# Column names a draft reads as a row's key: id, key, uuid, and names ending in _id or Id.
+KEY_NAME = re.compile(r"(?i:id|key|uuid)|.*_(?i:id)|.*[a-z0-9](?:Id|ID)")
 
 
 def numeric_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -297,10 +351,37 @@ def numeric_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return frame, sorted(found)
 
 
+def proposed_id(frame: pd.DataFrame, target: str) -> str | None:
+    """The column a draft proposes as the schema's id: filled in and unique in every row, and
+    named like a key (KEY_NAME) or, failing that, whole numbers that all differ (a row number)
+    while other columns remain to be features. None when no column qualifies."""
+    unique = [
+        column
+        for column in frame.columns.drop(target)
+        if frame[column].notna().all() and frame[column].is_unique
+    ]
+    named = [column for column in unique if KEY_NAME.fullmatch(str(column))]
+    if named:
+        return named[0]
+    others = [column for column in frame.columns.drop(target) if frame[column].notna().any()]
+    for column in unique:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if len(others) > 1 and numbers.notna().all() and (numbers == numbers.round()).all():
+            return column
+    return None
+
+
+def yaml_name(name: str) -> str:
+    """A column name as YAML reads it back as that very text: plain when it does, else quoted
+    (YAML 1.1 reads YES, No, on, off, null, ~ and 2020 as booleans, null and numbers)."""
+    plain = NAME_PATTERN.fullmatch(name) and yaml.safe_load(name) == name
+    return name if plain else json.dumps(name, ensure_ascii=False)
+
+
 def draft(frame: pd.DataFrame, target: str) -> str:
     """A first schema for a CSV read by `read_csv`: columns whose every value is a number are
-    numeric, the rest categorical; columns empty in every row are left out. A starting point to
-    review, not a verdict."""
+    numeric, the rest categorical; columns empty in every row are left out, and so is the
+    column proposed as the id (`proposed_id`). A starting point to review, not a verdict."""
     if target not in frame.columns:
         raise SchemaError(f"target {target!r} is not a column ({', '.join(frame.columns)})")
     frame, markers = numeric_gaps(frame)
@@ -309,24 +390,35 @@ def draft(frame: pd.DataFrame, target: str) -> str:
         present = values.dropna()
         return bool(len(present)) and pd.to_numeric(present, errors="coerce").notna().all()
 
+    if frame.empty:
+        raise SchemaError("the CSV has a header but no data rows")
     values = frame[target].dropna()
     if values.empty:
         raise SchemaError(f"target {target!r} is empty in all {len(frame)} rows")
+    key = proposed_id(frame, target)
     lines = ["# Drafted from the data: review the kinds and labels before you commit."]
     if markers:
         lines.append("# Text that marks a gap in a numeric column, as an empty cell does:")
         lines.append(f"missing_values: [{', '.join(json.dumps(marker) for marker in markers)}]")
-    lines += ["target:", f"  name: {target}"]
+    if key is not None:
+        lines.append("# Unique in every row: the split's key, not a feature.")
+        lines.append(f"id: {yaml_name(key)}")
+    lines += ["target:", f"  name: {yaml_name(target)}"]
     if not is_numeric(values) or values.nunique() <= MAX_DRAFT_LABELS:
-        labels = ", ".join(f'"{label}"' for label in sorted(values.unique()))
+        labels = ", ".join(
+            json.dumps(str(label), ensure_ascii=False) for label in sorted(values.unique())
+        )
         lines.append(f"  labels: [{labels}]")
     lines.append("features:")
     for column in frame.columns.drop(target):
         if frame[column].isna().all():
             lines.append(f"  # {column}: empty in every row, left out")
             continue
+        if column == key:
+            lines.append(f"  # {column}: the id (above), left out")
+            continue
         kind = "numeric" if is_numeric(frame[column]) else "categorical"
-        lines.append(f"  {column}: {kind}")
+        lines.append(f"  {yaml_name(column)}: {kind}")
     return "\n".join(lines) + "\n"
 
 
@@ -338,6 +430,13 @@ def draft_notes(frame: pd.DataFrame, target: str) -> list[str]:
         for column in frame.columns.drop(target)
         if frame[column].isna().all()
     ]
+    key = proposed_id(frame, target)
+    if key is not None:
+        notes.append(
+            f"column {key!r} is unique in every row and looks like a key: drafted as id (the "
+            "split's key), not a feature; if it is a feature, delete the id line and list it "
+            "under features"
+        )
     empty = empty_target_rows(frame, target)
     if len(empty):
         notes.append(

@@ -35,6 +35,7 @@ from .sections import (
     fit,
     footer,
     headline,
+    holdout_section,
     latency_section,
     metrics_section,
     onnx_section,
@@ -84,10 +85,11 @@ def build(
         seed=seed,
     )
     result = verdict(gate, base, new, intervals.delta.get(gate.metric) if gate else None)
-    cv = cv_section(base, new)
+    cv, holdout = cv_section(base, new), holdout_section(base, new)
     sections = [
         headline(project, task, base, new, result, sha),
         metrics_section(base, new, intervals),
+        *([holdout] if holdout else []),
         *([cv] if cv else []),
         params_section(base, new),
         data_section(base, new),

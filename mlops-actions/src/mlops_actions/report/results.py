@@ -13,6 +13,7 @@ import yaml
 
 FILES = {
     "scores": "metrics/scores.json",
+    "holdout": "metrics/holdout.json",
     "data": "metrics/data.json",
     "onnx": "metrics/onnx.json",
     "params": "params.yaml",
@@ -29,6 +30,7 @@ class Results:
 
     name: str
     scores: dict[str, Any] = field(default_factory=dict)
+    holdout: dict[str, Any] = field(default_factory=dict)  # the holdout's metrics, if it has one
     data: dict[str, Any] = field(default_factory=dict)
     onnx: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +48,7 @@ class Results:
 def read_results(name: str, read: Callable[[str], str | None]) -> Results:
     """Parse every committed result file that `read` returns; a missing file leaves a gap."""
     results = Results(name=name)
-    for key in ("scores", "data", "onnx"):
+    for key in ("scores", "holdout", "data", "onnx"):
         text = read(FILES[key])
         setattr(results, key, _json(text) if text else {})
     results.params = _yaml(read(FILES["params"]))

@@ -142,6 +142,27 @@ def cv_section(base: Results, new: Results) -> Section | None:
     )
 
 
+def holdout_section(base: Results, new: Results) -> Section | None:
+    """The metrics on the holdout (metrics/holdout.json), when either side has one: a table of
+    its own, since the gate and the intervals are the test split's."""
+    if not new.holdout and not base.holdout:
+        return None
+    names = list(new.holdout) + [name for name in base.holdout if name not in new.holdout]
+    rows = []
+    for name in names:
+        old_value, new_value = base.holdout.get(name), new.holdout.get(name)
+        delta, symbol = judge(name, old_value, new_value)
+        rows.append([f"`{name}`", fmt(old_value), fmt(new_value), delta, symbol])
+    held = new.data.get("holdout")
+    count = f" ({held:,} rows)" if is_number(held) else ""
+    return Section(
+        f"### Holdout metrics\n\n_The rows no training or tuning sees{count}, "
+        "`prepare.holdout_size`: the release's headline numbers. The gate reads the test "
+        "split's._\n",
+        [table(["metric", "base", "this change", "Δ", ""], rows, "lrrrl")],
+    )
+
+
 def params_section(base: Results, new: Results) -> Section:
     old, now = flatten(base.params), flatten(new.params)
     changed = [key for key in sorted(set(old) | set(now)) if old.get(key) != now.get(key)]

@@ -1,7 +1,10 @@
-"""Stage prepare: validate the raw CSV against the schema and split it into train and test.
+"""Stage prepare: validate the raw CSV against the schema and split it into train, test and
+holdout.
 
 It is the first stage to read the data, so a CSV the contract refuses stops the run here, before
-any model file is touched.
+any model file is touched. Each row's side comes from a seeded hash of its key (the schema's `id`,
+or the row's values): appending rows moves no existing row (mlops_actions.split). The holdout
+(`prepare.holdout_size`, 0: none) is scored by the evaluate stage alone, for the release.
 
 It also saves the drift reference: a seeded sample of the training split that `make drift`
 compares new batches with.
@@ -17,7 +20,6 @@ from mlops_actions.errors import run_stage
 from mlops_actions.params import load_params
 from mlops_actions.schema import (
     Schema,
-    SchemaError,
     drop_empty_target,
     load_schema,
     read_csv,
@@ -25,29 +27,10 @@ from mlops_actions.schema import (
     validate,
     with_gaps,
 )
-from sklearn.model_selection import train_test_split
+from mlops_actions.split import SIDES, missing_labels, split
 
 # Enough rows for stable deciles and tests; small enough to check a batch in a second.
 REFERENCE_ROWS = 5000
-
-
-def split(
-    frame: pd.DataFrame, schema: Schema, test_size: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deterministic split; stratified for classification so both sides keep the class balance."""
-    stratify = None
-    if schema.is_classification:
-        stratify = frame[schema.target]
-        counts = stratify.value_counts()
-        if counts.min() < 2:
-            rare = ", ".join(repr(label) for label in counts[counts < 2].index)
-            raise SchemaError(
-                f"target {schema.target!r}: label(s) {rare} occur once; need two rows"
-            )
-    train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify
-    )
-    return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
 def summarize(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
@@ -74,6 +57,7 @@ def main() -> None:
     parser.add_argument("--schema", type=Path, required=True)
     parser.add_argument("--train-out", type=Path, required=True)
     parser.add_argument("--test-out", type=Path, required=True)
+    parser.add_argument("--holdout-out", type=Path, required=True)
     parser.add_argument("--summary-out", type=Path, required=True)
     parser.add_argument("--reference-out", type=Path, required=True)
     args = parser.parse_args()
@@ -89,19 +73,31 @@ def main() -> None:
                 "(prepare.drop_empty_target)"
             )
     frame = validate(frame, schema, source=str(args.raw))
-    train, test = split(frame, schema, params["prepare"]["test_size"], params["base"]["seed"])
-    require_values(train, schema, source=f"{args.raw} (its train split)")
+    shares = {key: params["prepare"][key] for key in ("test_size", "holdout_size")}
+    parts = split(frame, schema, params["base"]["seed"], **shares)
+    require_values(parts.train, schema, source=f"{args.raw} (its train split)")
+    for side, part in zip(SIDES[1:], parts[1:], strict=True):
+        for label, rows in missing_labels(part, frame, schema) if len(part) else []:
+            print(
+                f"prepare: no row of label {label!r} ({rows} in all) fell in the {side} split: "
+                f"its {side} metrics leave it out (roc_auc: NaN); more rows fix it"
+            )
 
-    args.train_out.parent.mkdir(parents=True, exist_ok=True)
-    train.to_csv(args.train_out, index=False)
-    test.to_csv(args.test_out, index=False)
+    for path, part in zip((args.train_out, args.test_out, args.holdout_out), parts, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_csv(path, index=False)
     # What drift checks compare new data with: a seeded sample of the training split.
+    train = parts.train
     reference = train.sample(n=min(len(train), REFERENCE_ROWS), random_state=params["base"]["seed"])
     reference.to_csv(args.reference_out, index=False)
-    summary = {"all": summarize(frame, schema), "train": len(train), "test": len(test)}
+    counts = {side: len(part) for side, part in zip(SIDES, parts, strict=True)}
+    summary = {"all": summarize(frame, schema), **counts}
     args.summary_out.parent.mkdir(parents=True, exist_ok=True)
     args.summary_out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"prepare: {len(frame)} valid rows -> {len(train)} train, {len(test)} test")
+    print(
+        f"prepare: {len(frame)} valid rows -> {counts['train']} train, {counts['test']} test, "
+        f"{counts['holdout']} holdout"
+    )
 
 
 if __name__ == "__main__":
