@@ -94,6 +94,22 @@ def rows_from_plots(plots: dict[str, pd.DataFrame], labels: list[str] | None) ->
     )
 
 
+def baseline_rows(
+    train_target: pd.Series, test_target: pd.Series, classes: list[str] | None
+) -> Rows:
+    """A trivial model's per-row outputs on the test rows, to bootstrap a model against: the
+    training rows' mean (regression, `classes` None), or their most frequent label with the
+    training shares as every row's probabilities (classification)."""
+    if classes is None:
+        mean = float(pd.to_numeric(train_target).mean())
+        actual = pd.to_numeric(test_target).to_numpy(dtype=float)
+        return Rows(actual, np.full(len(actual), mean))
+    shares = train_target.astype(str).value_counts(normalize=True).reindex(classes, fill_value=0)
+    actual = test_target.astype(str).to_numpy()
+    majority = np.full(len(actual), str(shares.idxmax()), dtype=object)
+    return Rows(actual, majority, list(classes), np.tile(shares.to_numpy(float), (len(actual), 1)))
+
+
 def same_rows(base: Rows, new: Rows) -> bool:
     """Paired only when the test sets have the same rows in the same order (same targets)."""
     if len(base) != len(new) or (base.classes is None) != (new.classes is None):
