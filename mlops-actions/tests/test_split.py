@@ -10,7 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops_actions.schema import Schema, SchemaError, validate
-from mlops_actions.split import SIDES, assign, missing_labels, row_keys, split
+from mlops_actions.split import (
+    SIDES,
+    Split,
+    assign,
+    missing_labels,
+    row_keys,
+    split,
+    unscored_labels,
+)
 
 SCHEMA = Schema(
     target="label",
@@ -161,6 +169,17 @@ def test_a_label_missing_from_training_is_refused_by_name():
     with pytest.raises(SchemaError, match=r"no row of label 'yes' \(2 in all\) fell in the train"):
         split(frame, SCHEMA, seed, **SHARES)
     assert missing_labels(frame[frame["label"] == "no"], frame, SCHEMA) == [("yes", 2)]
+
+
+def test_a_label_missing_from_test_or_holdout_is_said_not_refused():
+    frame = validate(rows(200).drop(columns="key").assign(label="no"), SCHEMA)
+    train, test = frame.iloc[:150].copy(), frame.iloc[150:]
+    train.loc[train.index[:2], "label"] = "yes"
+    parts = Split(train, test, test.iloc[:0])  # an empty holdout is not reported
+    assert unscored_labels(parts, pd.concat([train, test]), SCHEMA) == [
+        "no row of label 'yes' (2 in all) fell in the test split: its test metrics leave it "
+        "out (roc_auc: NaN); more rows fix it"
+    ]
 
 
 def test_no_holdout_when_its_share_is_zero():

@@ -57,14 +57,21 @@ def scores_of(
     return exact_scores(rows, schema.task)
 
 
+def _predict(
+    model: Pipeline, inputs: pd.DataFrame, actual: np.ndarray, schema: Schema
+) -> Predictions:
+    """The model's outputs on `inputs`, as the metric registry reads them."""
+    predicted = model.predict(inputs)
+    if schema.labels is None:  # regression
+        return Predictions(actual, predicted)
+    classes = tuple(model.classes_)
+    return Predictions(actual, predicted, model.predict_proba(inputs), classes, schema.labels[-1])
+
+
 def score(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> dict[str, float]:
     """The metrics of `evaluate` on other rows (the holdout): the same keys, no plots."""
     inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
-    predicted = model.predict(inputs)
-    if schema.labels is None:
-        return _rounded(scores_of(actual, predicted, schema))
-    probabilities, classes = model.predict_proba(inputs), list(model.classes_)
-    return _rounded(scores_of(actual, predicted, schema, probabilities, classes))
+    return _rounded(exact_scores(_predict(model, inputs, actual, schema), schema.task))
 
 
 def evaluate(
@@ -72,21 +79,19 @@ def evaluate(
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics and plot tables for one test split."""
     inputs, actual = model_inputs(frame, schema), frame[schema.target].to_numpy()
-    predicted = model.predict(inputs)
+    rows = _predict(model, inputs, actual, schema)
+    scores, predicted = exact_scores(rows, schema.task), rows.predicted
     ranked = importance(model, inputs, actual, seed)
-    if schema.labels is None:  # regression
+    if rows.probabilities is None:  # regression
         residuals = pd.DataFrame(
             {"actual": actual, "predicted": predicted, "residual": actual - predicted}
         )
-        scores = scores_of(actual, predicted, schema)
         return _rounded(scores), {"predictions": residuals.round(4), "importance": ranked}
 
-    classes = list(model.classes_)
-    probabilities = model.predict_proba(inputs)
-    scores = scores_of(actual, predicted, schema, probabilities, classes)
-    if len(classes) == 2:
-        is_positive = actual == schema.labels[-1]
-        score = probabilities[:, classes.index(schema.labels[-1])]
+    classes, probabilities = list(rows.classes), rows.probabilities
+    if rows.binary:
+        is_positive = actual == rows.positive
+        score = probabilities[:, classes.index(rows.positive)]
     else:
         # One-vs-rest, micro-averaged: one curve that summarises every class.
         is_positive = label_binarize(actual, classes=classes).ravel()

@@ -129,3 +129,15 @@ def missing_labels(
     counts = frame[schema.target].value_counts()
     present = set(part[schema.target])
     return [(str(label), int(count)) for label, count in counts.items() if label not in present]
+
+
+def unscored_labels(parts: Split, frame: pd.DataFrame, schema: Schema) -> list[str]:
+    """What the test and holdout splits miss: a label with no row there, which their metrics
+    leave out (roc_auc: NaN). Not refused, as a label missing from training is; said."""
+    return [
+        f"no row of label {label!r} ({rows} in all) fell in the {side} split: its {side} "
+        "metrics leave it out (roc_auc: NaN); more rows fix it"
+        for side, part in zip(SIDES[1:], parts[1:], strict=True)
+        if len(part)
+        for label, rows in missing_labels(part, frame, schema)
+    ]

@@ -27,7 +27,7 @@ from mlops_actions.schema import (
     validate,
     with_gaps,
 )
-from mlops_actions.split import SIDES, missing_labels, split
+from mlops_actions.split import SIDES, split, unscored_labels
 
 # Enough rows for stable deciles and tests; small enough to check a batch in a second.
 REFERENCE_ROWS = 5000
@@ -76,12 +76,8 @@ def main() -> None:
     shares = {key: params["prepare"][key] for key in ("test_size", "holdout_size")}
     parts = split(frame, schema, params["base"]["seed"], **shares)
     require_values(parts.train, schema, source=f"{args.raw} (its train split)")
-    for side, part in zip(SIDES[1:], parts[1:], strict=True):
-        for label, rows in missing_labels(part, frame, schema) if len(part) else []:
-            print(
-                f"prepare: no row of label {label!r} ({rows} in all) fell in the {side} split: "
-                f"its {side} metrics leave it out (roc_auc: NaN); more rows fix it"
-            )
+    for note in unscored_labels(parts, frame, schema):
+        print(f"prepare: {note}")
 
     for path, part in zip((args.train_out, args.test_out, args.holdout_out), parts, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
