@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import onnx
+import pandas as pd
 import pytest
 import yaml
 from conftest import OWNER_REPO, SHARED_VENV, TEMPLATE, assert_mermaid_parses, bake, git, make, run
@@ -242,23 +243,35 @@ def test_release_publishes_and_attests_the_tagged_model(set_up_project, tmp_path
     none_release_workflow(project, tmp_path)
     git(project, "tag", "v1.2.0")
     record = tmp_path / "record"
-    # The latest release's metrics, slightly better than this model: within the allowed drop.
+    # The champion, v1.1.0, the latest release: its metrics and its model (the committed one, so
+    # both models score the holdout alike).
     latest = tmp_path / "latest-metrics.json"
     scores = json.loads((project / "metrics/scores.json").read_text())
     latest.write_text(json.dumps({"version": "1.1.0", "scores": {**scores, "roc_auc": 0.999}}))
-    result = act(
-        project, "push", release_event("v1.2.0"), "release.yml", record,
-        env={"STUB_GH_LATEST_METRICS": str(latest)},
-    )  # fmt: skip
+    champion = {
+        "STUB_GH_LATEST": "v1.1.0",
+        "STUB_GH_LATEST_METRICS": str(latest),
+        "STUB_GH_MODEL": str(project / "models/model.onnx"),
+    }
+    result = act(project, "push", release_event("v1.2.0"), "release.yml", record, env=champion)
     log = result.stdout + result.stderr
     assert result.returncode == 0, result.stdout[-6000:]
-    assert "release: promotion: v1.2.0 against the latest release v1.1.0: `roc_auc`" in log
+    holdout = len(pd.read_csv(project / "data/prepared/holdout.csv"))
+    assert (
+        f"release: promotion: v1.2.0 against the champion v1.1.0 on the same {holdout} holdout "
+        "rows: `roc_auc`"
+    ) in log
+    gh = (record / "gh-calls.txt").read_text().splitlines()
+    assert (
+        "release download v1.1.0 --pattern metrics.json --pattern model.onnx --dir latest-release"
+        in gh
+    )
     assert "7 files fetched" in log and "Stage 'export' didn't change, skipping" in log
 
     # The release files, checked against their SHA256SUMS, reached `gh release create`.
     released = record / "release"
     names = {"model.onnx", "model-card.md", "metrics.json", "sbom.cdx.json", "image.txt"}
-    names.add("smoke.json")
+    names |= {"smoke.json", "champion.json"}
     assert {path.name for path in released.iterdir()} == {*names, "SHA256SUMS"}
     listed = {}
     for line in (released / "SHA256SUMS").read_text().splitlines():
@@ -279,6 +292,10 @@ def test_release_publishes_and_attests_the_tagged_model(set_up_project, tmp_path
     assert metadata["model_version"] == "1.2.0"
     card = (released / "model-card.md").read_text()
     assert card.startswith("# Model card: Act Demo 1.2.0") and "## Limitations" in card
+    assert "| metric | champion v1.1.0 | this release v1.2.0 | Δ | Δ 95% interval |" in card
+    compared = json.loads((released / "champion.json").read_text())
+    assert compared["paired"] is True and compared["passed"] is True
+    assert compared["rows"] == {"split": "holdout", "count": holdout}
     sbom = json.loads((released / "sbom.cdx.json").read_text())
     components = {component["name"].lower() for component in sbom["components"]}
     assert {"onnxruntime", "numpy", "uvicorn"} <= components
@@ -300,7 +317,12 @@ def test_release_publishes_and_attests_the_tagged_model(set_up_project, tmp_path
     assert set((record / "attest-files.txt").read_text().split()) == {*names, "SHA256SUMS"}
     # The release names the image it shipped, for rollback.yml.
     assert (released / "image.txt").read_text().strip() == f"ghcr.io/acme/act-demo@{digest}"
-    assert (record / "docker-login.txt").read_text().strip() == "ghcr.io password=set"
+    # The image job's login and the champion job's, which moves the `champion` tag to the digest.
+    assert (record / "docker-login.txt").read_text().splitlines() == ["ghcr.io password=set"] * 2
+    assert (record / "docker-calls.txt").read_text().splitlines() == [
+        "buildx imagetools create --prefer-index=false --tag ghcr.io/acme/act-demo:champion "
+        f"ghcr.io/acme/act-demo@{digest}"
+    ]
     assert not (record / "kubectl-calls.txt").exists(), "deploy_target none deploys nothing"
 
 
@@ -468,3 +490,8 @@ def test_rollback_redeploys_the_release_digest_and_smoke_tests_it(set_up_project
         "release edit v1.1.0 --latest",
     ]
     assert "docker-build.txt" not in {path.name for path in record.iterdir()}, "never rebuilds"
+    # The image's `champion` tag goes back with the release: a copy by digest.
+    assert (record / "docker-calls.txt").read_text().splitlines() == [
+        "buildx imagetools create --prefer-index=false "
+        f"--tag {image.split('@')[0]}:champion {image}"
+    ]

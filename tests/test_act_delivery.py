@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import SHARED_VENV, bake, git
@@ -53,6 +54,7 @@ def latest_release(folder: Path, image: str) -> dict[str, str]:
         "STUB_GH_IMAGE": image,
         "STUB_GH_SMOKE": str(folder / "smoke.json"),
         "STUB_GH_LATEST_METRICS": str(folder / "metrics.json"),
+        "STUB_GH_MODEL": str(folder / "model.onnx"),
     }
 
 
@@ -161,7 +163,12 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     assert all(serves in line for line in smoked), smoked
     gh = calls_of(record, "gh")
     assert "api repos/Acme/Act-Demo/commits/" + sha + "/statuses --paginate --jq" in " ".join(gh)
-    assert "release download v1.1.0 --pattern metrics.json --dir latest-release" in gh
+    # The champion (v1.1.0, the latest release) and v1.2.0 scored on the commit's holdout.
+    champion = "release download v1.1.0 --pattern metrics.json --pattern model.onnx"
+    assert f"{champion} --dir latest-release" in gh
+    holdout = len(pd.read_csv(project / "data/prepared/holdout.csv"))
+    promoted = f"v1.2.0 against the champion v1.1.0 on the same {holdout} holdout rows: `roc_auc`"
+    assert promoted in result.stdout
     [create] = [call for call in gh if call.startswith("release create v1.2.0")]
     assert "--latest=false" in create
     assert gh[-2:] == [
@@ -172,6 +179,11 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     assert (released / "image.txt").read_text().strip() == image
     assert (released / "model.onnx").read_bytes() == (files / "model.onnx").read_bytes()
     assert not (record / "docker-build.txt").exists(), "promoted, never rebuilt"
+    # Once it serves, the image's `champion` tag names it (a copy by digest).
+    assert calls_of(record, "docker") == [
+        "buildx imagetools create --prefer-index=false --tag ghcr.io/acme/act-demo:champion "
+        f"{image}"
+    ]
 
     # --- v1.2.1: the image's model is not the release's; the canary fails, v1.1.0 comes back.
     (cluster / "default/act-demo").write_text(f"{previous}\nMODEL_VERSION=1.1.0\n")
@@ -209,6 +221,7 @@ def test_staging_then_a_canary_promoted_and_a_canary_rolled_back(set_up_project,
     assert f"**Now serving:** the previous release v1.1.0 (`{previous}`), again" in log
     assert f"smoke: http://127.0.0.1:18080 serves act-demo 1.1.0 (build {earlier}, sha256 " in log
     assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"
+    assert ":champion" not in " ".join(calls_of(record, "docker")), "the champion stays v1.1.0"
 
 
 # --- Cloud Run
@@ -382,11 +395,15 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
         describe.format("act-demo"),
         token.format("act-demo"),
     ]
+    copies = [
+        (f"{ARTIFACT_REGISTRY}:{model_sha}", f"ghcr.io/acme/act-demo@{digest}"),
+        (f"{ARTIFACT_REGISTRY}:{previous.split(':')[-1]}", previous),
+        ("ghcr.io/acme/act-demo:champion", f"ghcr.io/acme/act-demo@{digest}"),  # once it serves
+    ]
     assert calls_of(record, "docker") == [
-        f"buildx imagetools create --prefer-index=false --tag {ARTIFACT_REGISTRY}:{hex_} {source}"
-        for hex_, source in ((model_sha, f"ghcr.io/acme/act-demo@{digest}"),
-                             (previous.split(":")[-1], previous))
-    ]  # fmt: skip
+        f"buildx imagetools create --prefer-index=false --tag {target} {source}"
+        for target, source in copies
+    ]
     assert production["traffic"] == [{"revisionName": canary, "percent": 100}], "no tag left"
     running = {name for name, rev in production["revisions"].items() if rev.get("pid")}
     assert running == {canary}, "v1.1.0's revision has no traffic: scaled to zero"
@@ -420,6 +437,10 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     assert production["traffic"] == [{"latestRevision": True, "percent": 100}]
     back = f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0 (build {earlier}, "
     assert back in result.stdout and "## ✅ v1.1.0 serves (Cloud Run)" in result.stdout
+    assert calls_of(record, "docker")[-1] == (
+        "buildx imagetools create --prefer-index=false --tag ghcr.io/acme/act-demo:champion "
+        f"{previous}"
+    ), "the champion tag goes back with the release"
 
     # --- v1.2.1: the image now holds another model, so the canary fails its smoke test and
     # v1.1.0's revision takes all the traffic back.
@@ -464,3 +485,4 @@ def test_cloud_run_staging_then_a_canary_promoted_and_a_canary_rolled_back(
     ) in log
     assert f"smoke: http://127.0.0.1:{production['port']} serves act-demo 1.1.0 (build " in log
     assert "release edit v1.2.1 --latest" not in calls_of(record, "gh"), "it never served"
+    assert ":champion" not in " ".join(calls_of(record, "docker")), "the champion stays v1.1.0"

@@ -86,6 +86,73 @@ def test_penguins_species_round_trip_through_the_remote(tmp_path):
     # The project's own tests on its own data: every family converts and matches, rows at
     # every split threshold take scikit-learn's branch.
     run(["make", "--no-print-directory", "test"], cwd=clone)
+    more_rows_are_compared_on_the_same_rows(clone, remote)
+
+
+def report_of(project: Path, **variables: str) -> tuple[str, dict[str, tuple[float, ...]]]:
+    """`make report BASE=HEAD`: its base line and its metrics table (base, change, Δ)."""
+    settings = [f"{key}={value}" for key, value in {"BASE": "HEAD", **variables}.items()]
+    (project / "report.md").unlink(missing_ok=True)
+    command = ["make", "--no-print-directory", "report", "LATENCY=off", *settings]
+    done = run(command, cwd=project, check=False)  # the gate may fail: the report is written
+    assert "Traceback" not in done.stderr and (project / "report.md").is_file(), done.stderr
+    text = (project / "report.md").read_text()
+    table = text.split("### Metrics", 1)[1].split("### ", 1)[0]
+    base_line = re.search(r"^_Base: (.*)_$", table, flags=re.M)
+    rows = re.findall(r"^\| `(\w+)` \| ([-\d.]+) \| ([-\d.]+) \| ([-+\d.]+|0) \|", table, re.M)
+    assert base_line and rows, text
+    return base_line.group(1) + "\n" + table, {n: tuple(map(float, v)) for n, *v in rows}
+
+
+def more_rows_are_compared_on_the_same_rows(project: Path, remote: Path) -> None:
+    """A PR that appends rows to the data: the base model is re-scored on the change's test rows
+    (from the DVC cache, the remote, or rebuilt), so every delta is paired; rows move no side."""
+    old_test = pd.read_csv(project / "data/prepared/test.csv")
+    raw = pd.read_csv(project / "data/raw/dataset.csv", keep_default_na=False)
+    new = raw.sample(40, random_state=1).copy()
+    new["bill_length_mm"] = [
+        f"{value}1" if value != "NA" else "39.1" for value in new["bill_length_mm"]
+    ]
+    pd.concat([raw, new]).to_csv(project / "data/raw/dataset.csv", index=False)
+    run([".venv/bin/dvc", "add", "--quiet", "data/raw/dataset.csv"], cwd=project)
+    run(["make", "--no-print-directory", "repro"], cwd=project)
+    test = pd.read_csv(project / "data/prepared/test.csv")
+    assert len(test) > len(old_test)
+    kept = test.merge(old_test, how="inner")
+    assert len(kept) == len(old_test), "appending rows moved test rows to another side"
+
+    cached, table = report_of(project)
+    assert cached.startswith(
+        f"its model.onnx from the local DVC cache, re-scored on this change's {len(test)} test"
+    ), cached
+    assert "Δ paired: both models scored on the same resampled rows" in cached, cached
+    lock = yaml.safe_load(git(project, "show", "HEAD:dvc.lock"))
+    (md5,) = [
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] == "models/model.onnx"
+    ]
+    in_cache = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    in_cache.unlink()
+    fetched, same = report_of(project)
+    assert fetched.startswith("its model.onnx from the DVC remote, re-scored"), fetched
+    assert same == table
+    in_cache.unlink()
+    remote.rename(remote.with_name("remote-away"))
+    try:
+        assert "(BASE_MODEL=fetch: no rebuild)" in report_of(project, BASE_MODEL="fetch")[0]
+        rebuilt, again = report_of(project)  # and the rebuild puts it in the cache
+    finally:
+        remote.with_name("remote-away").rename(remote)
+    assert rebuilt.startswith("its model.onnx from `dvc repro` of the base"), rebuilt
+    assert again == table  # the same model: training is seeded
+    committed, _ = report_of(project, BASE_MODEL="off")
+    assert committed.startswith("its committed metrics, since its model was not re-scored"), (
+        committed
+    )
+    assert "**Δ unpaired**: the test sets differ" in committed
+    assert len(git(project, "worktree", "list").splitlines()) == 1  # the rebuild's is gone
 
 
 def bad_files(good: pd.DataFrame, folder: Path) -> dict[str, tuple[Path, str]]:

@@ -110,9 +110,14 @@ def check_report(project: Path, key: str, old, new) -> None:
     assert re.search(rf"\| `train\.hyperparameters\.{key}` \| {old} \| {new} \|", report)
     rows = metric_rows(report)
     assert set(rows) == set(now)
+    # The base is its model.onnx (from the DVC cache: setup ran it here) re-scored with
+    # onnxruntime on the same rows: scikit-learn's committed numbers within parity (float32
+    # probabilities may break a tie the other way: random_forest's AUC moved by 1.2e-4).
+    assert "_Base: its model.onnx from the local DVC cache, re-scored on this change's" in report
+    assert "Δ paired: both models scored on the same resampled rows" in report
     for name, (base_value, new_value, delta) in rows.items():
-        assert abs(base_value - base[name]) < 1e-4 and abs(new_value - now[name]) < 1e-4
-        assert abs(delta - (now[name] - base[name])) < 2e-4
+        assert abs(base_value - base[name]) < 1e-3 and abs(new_value - now[name]) < 1e-4
+        assert abs(delta - (now[name] - base[name])) < 1.2e-3
     assert any(abs(delta) > 0 for *_, delta in rows.values())
     assert assert_mermaid_parses(project / "report.md") >= 2
 

@@ -68,14 +68,20 @@ def train(project):
 
 
 @pytest.fixture(scope="session")
-def train_test(project, params, schema) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The train and test splits the project's prepare stage makes of its starter data (the
-    package's split, with the project's seed and shares), made in memory."""
+def starter(project, params, schema) -> pd.DataFrame:
+    """The project's starter data as its data stage makes it, validated as prepare reads it."""
     data = params["data"]
     raw = own(project, "datasets").make_dataset(
         data["dataset"], data.get("rows", 0), params["base"]["seed"], schema
     )
-    frame = validate(raw, schema, source=data["dataset"])
+    return validate(raw, schema, source=data["dataset"])
+
+
+@pytest.fixture(scope="session")
+def train_test(starter, params, schema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and test splits the project's prepare stage makes of its starter data (the
+    package's split, with the project's seed and shares), made in memory."""
+    frame = starter
     prepare = params["prepare"]
     parts = split(
         frame,

@@ -58,7 +58,10 @@ def test_promotion_refuses_a_worse_model_unless_allowed(tmp_path, in_project):
     with pytest.raises(PipelineError) as refused:
         promote(candidate, latest, allow_worse=False)
     message = str(refused.value)
-    assert message.startswith("v1.2.0 against the latest release v1.1.0:")
+    assert message.startswith(
+        "v1.2.0 against the champion v1.1.0 on their own metrics.json (not paired: no model "
+        "file of the champion was given): "
+    )
     assert "run release.yml by hand on tag v1.2.0 with allow-worse" in message
     assert "released anyway" in promote(candidate, latest, allow_worse=True)
 
@@ -82,7 +85,7 @@ def test_promotion_names_the_tags_when_the_files_name_commits(tmp_path, in_proje
     latest, _ = metrics(tmp_path, "latest.json", "8f8f4fa3fb8d", 0.90)
     candidate, _ = metrics(tmp_path, "candidate.json", "3f9a2c1d0e4b", 0.90)
     said = promote(candidate, latest, False, release="v1.3.0", latest_release="v1.2.0")
-    assert said.startswith("release: promotion: v1.3.0 against the latest release v1.2.0:")
+    assert said.startswith("release: promotion: v1.3.0 against the champion v1.2.0 on their own")
 
 
 def test_the_model_card_says_how_a_build_before_the_tag_is_served(schema, params, project):

@@ -4,7 +4,9 @@ golden rows, checksums.
   release check v1.2.0                  is the tag semver? (standard library only)
   release build [--tag v1.2.0] --out dist  model.onnx, model-card.md, metrics.json, smoke.json
   release checksums dist                 SHA256SUMS, in `sha256sum -c` format
-  release promote --latest <metrics.json>  refuse a model worse than the latest release's
+  release promote --latest <metrics.json> [--champion-model <model.onnx>]
+                                         refuse a model worse than the champion (the latest
+                                         release), both scored on this holdout (promotion.py)
 
 `make release-assets` runs all three plus the SBOM. The version goes into the ONNX metadata, the
 model card and the image labels. With a deploy target, staging builds the image on main before any
@@ -273,24 +275,59 @@ def promote(
     allow_worse: bool,
     release: str | None = None,
     latest_release: str | None = None,
+    champion_model: Path | None = None,
 ) -> str:
-    """The promotion rule: not worse than the latest (deployed) release on the primary metric,
-    beyond the allowed drop of params.yaml `report.gate` (the PR gate's rule), unless allowed.
-    `release` and `latest_release` are the tags (the files name a model version, which is a
-    commit when staging built it)."""
+    """The promotion rule: the release (dist/) not worse than the champion, the latest release,
+    beyond the allowed drop of params.yaml `report.gate` (the PR gate's rule and modes), unless
+    allowed. With the champion's model file, both models are scored on this commit's holdout
+    (promotion.py) and the delta is paired; the comparison goes into dist/ (champion.json, the
+    model card's "Champion and challenger") and SHA256SUMS is rewritten. `release` and
+    `latest_release` are the tags (the files name a model version, which is a commit when
+    staging built it)."""
+    from . import promotion
     from .params import load_params
-    from .report import Results, gate_from_params, verdict
+    from .report import gate_from_params
+    from .schema import load_frame, load_schema
 
     new, old = (json.loads(path.read_text()) for path in (candidate, latest))
     release = release or f"v{new['version']}"
     latest_release = latest_release or f"v{old.get('version')}"
-    result = verdict(
-        gate_from_params(load_params()),
-        Results(latest_release, scores=old.get("scores", {})),
-        Results(release, scores=new["scores"]),
+    names = (latest_release, release)
+    # A report.gate that params.yaml got wrong stops the release with its line: not a verdict
+    # that allow-worse could override.
+    params = load_params()
+    gate = gate_from_params(params)
+    reason = "no model file of the champion was given"
+    comparison = None
+    if champion_model is not None:
+        schema = load_schema(Path("data/schema.yaml"))
+        split, rows = _scoring_rows()
+        try:
+            frame = load_frame(rows, schema)
+            comparison = promotion.compare(
+                champion_model.read_bytes(),
+                (candidate.parent / "model.onnx").read_bytes(),
+                frame,
+                schema,
+                gate,
+                names=names,
+                split=split,
+                seed=int(params["base"]["seed"]),
+            )
+        except (PipelineError, OSError) as err:
+            reason = str(err)
+    if comparison is None:
+        comparison = promotion.unpaired(old, new, gate, names, reason)
+    folder = candidate.parent
+    (folder / "champion.json").write_text(
+        json.dumps(promotion.as_json(comparison), indent=2, sort_keys=True) + "\n"
     )
-    summary = f"{release} against the latest release {latest_release}: {result.text}"
-    if result.passed:
+    card = folder / "model-card.md"
+    if card.is_file():  # the release notes: they show both models
+        card.write_text(card.read_text() + promotion.card_section(comparison))
+    checksums(folder)
+    summary = comparison.summary()
+    if comparison.result.passed:
         return f"release: promotion: {summary}"
     if allow_worse:
         return f"release: promotion: {summary}; released anyway (allow-worse)"
@@ -298,6 +335,15 @@ def promote(
         f"{summary}. To release it anyway, run release.yml by hand on tag {release} "
         "with allow-worse"
     )
+
+
+def _scoring_rows() -> tuple[str, Path]:
+    """The rows the champion and the challenger are scored on: this commit's holdout, or its
+    test split when the project keeps no holdout (prepare.holdout_size 0)."""
+    holdout = Path("data/prepared/holdout.csv")
+    if holdout.is_file() and len(holdout.read_text().strip().splitlines()) > 1:
+        return "holdout", holdout
+    return "test", Path("data/prepared/test.csv")
 
 
 def checksums(folder: Path) -> None:
@@ -326,6 +372,11 @@ def main() -> None:
     rule.add_argument("--allow-worse", action="store_true")
     rule.add_argument("--release", help="the candidate's tag (default: v<its version>)")
     rule.add_argument("--latest-release", help="the latest release's tag")
+    rule.add_argument(
+        "--champion-model",
+        type=Path,
+        help="the latest release's model.onnx: both models are then scored on this holdout",
+    )
     args = parser.parse_args()
     if args.command == "check":
         version = version_of(args.tag)
@@ -339,7 +390,12 @@ def main() -> None:
     elif args.command == "promote":
         print(
             promote(
-                args.candidate, args.latest, args.allow_worse, args.release, args.latest_release
+                args.candidate,
+                args.latest,
+                args.allow_worse,
+                args.release,
+                args.latest_release,
+                args.champion_model,
             )
         )
     else:

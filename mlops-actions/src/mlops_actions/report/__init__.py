@@ -1,10 +1,12 @@
 """The PR model report: what a reviewer reads before merging a model change.
 
 Compares the working tree's results with a base git revision: metrics with their 95% bootstrap
-intervals, params, data, plots, ONNX parity and size, inference latency. Everything but the latency
-comes from committed files (metrics/, plots/, params.yaml, dvc.lock), so the base side needs no
-DVC remote. The markdown is deterministic for the same inputs, apart from the latency section
-between its markers.
+intervals, params, data, plots, ONNX parity and size, inference latency. The base's metrics are
+its model re-scored on this change's test and holdout rows (base_model.py finds its model.onnx:
+the DVC cache, the remote, or a rebuild), so every delta is paired, even when the data changed;
+when its model cannot be had, they are its committed metrics, and the report says why. The rest
+comes from committed files (metrics/, plots/, params.yaml, dvc.lock). The markdown is
+deterministic for the same inputs, apart from the latency section between its markers.
 
 `make report BASE=<rev>` writes report.md, then exits 1 when the primary metric dropped beyond the
 allowed drop in params.yaml (the regression gate), so CI posts the report before failing.
@@ -17,12 +19,15 @@ import argparse
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
+from .. import champion
 from ..errors import PipelineError
 from ..params import load_params
-from ..schema import load_schema
+from ..schema import Schema, load_frame, load_schema
+from . import base_model
 from .compare import Gate, Verdict, gate_from_params, reported_gate, verdict
-from .intervals import bootstrap, rows_from_plots
+from .intervals import bootstrap, rows_from_plots, rows_of
 from .latency import measure_latency, median_seconds
 from .results import Results, data_version, git, read_base, read_results, working_tree_reader
 from .sections import (
@@ -78,8 +83,11 @@ def build(
     """The whole report and the gate's verdict. Pure: the same inputs give the same text."""
     names = list(new.scores)
     seed = int((new.params.get("base") or {}).get("seed", 0) or 0)
+    base_rows = base.rows
+    if base_rows is None and base.found:
+        base_rows = rows_from_plots(base.plots, base.labels)
     intervals = bootstrap(
-        rows_from_plots(base.plots, base.labels) if base.found else None,
+        base_rows,
         rows_from_plots(new.plots, labels),
         names,
         seed=seed,
@@ -100,6 +108,58 @@ def build(
         footer(base_revision),
     ]
     return fit(sections), result
+
+
+def rescore_base(
+    base: Results,
+    revision: str,
+    root: Path,
+    schema: Schema,
+    new_params: dict[str, Any],
+    mode: str = "auto",
+) -> Results:
+    """The base's model on this change's test rows (and holdout): its metrics and per-row
+    outputs, measured where this change's are, so each delta is paired. Unchanged (its committed
+    metrics) when its model cannot be had or read these rows, with the reason in `source`."""
+    sha = git(root, "rev-parse", "--verify", "--quiet", revision + "^{commit}")
+    if not base.found or not sha:
+        return base
+    prepared = root / "data" / "prepared"
+    try:
+        found = base_model.find(sha, git(root, "show", f"{sha}:dvc.lock"), root, mode)
+        test = load_frame(prepared / "test.csv", schema)
+        predictions = champion.onnx_predictions(found.model, test, schema, "the base model")
+        holdout = None
+        if base.holdout and (prepared / "holdout.csv").is_file():
+            rows = load_frame(prepared / "holdout.csv", schema)
+            holdout = champion.onnx_predictions(found.model, rows, schema, "the base model")
+    except (PipelineError, OSError) as err:
+        base.source = f"its committed metrics, since its model was not re-scored here: {err}"
+        return base
+    base.scores, base.rows = champion.scores(predictions, schema), rows_of(predictions)
+    if holdout is not None:
+        base.holdout = champion.scores(holdout, schema)
+    rows = f"{len(test):,} test" + (f" and {len(rows):,} holdout" if holdout else "")
+    base.source = f"its model.onnx from {found.source}, re-scored on this change's {rows} rows"
+    moved = split_changes(base.params, new_params)
+    if moved:
+        base.source += (
+            f". **The split changed** ({moved}): rows the base trained on may now be test rows, "
+            "which flatters the base"
+        )
+    return base
+
+
+def split_changes(base: dict[str, Any], new: dict[str, Any]) -> str:
+    """The settings that decide each row's side (split.py), where they differ: appended rows
+    move no row, but another seed or other shares move many."""
+    keys = [("base", "seed"), ("prepare", "test_size"), ("prepare", "holdout_size")]
+    changes = []
+    for section, key in keys:
+        old, now = ((side.get(section) or {}).get(key) for side in (base, new))
+        if old != now:
+            changes.append(f"`{section}.{key}` {old} → {now}")
+    return ", ".join(changes)
 
 
 def dvc_diffs(base_revision: str, root: Path) -> dict[str, str]:
@@ -123,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("report.md"))
     parser.add_argument("--no-gate", action="store_true", help="report only; always exit 0")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    parser.add_argument(
+        "--base-model",
+        choices=base_model.MODES,
+        default="auto",
+        help="re-score the base's model on this change's rows: auto (from the DVC cache, the "
+        "remote, else rebuilt), fetch (never rebuilt), off (its committed metrics)",
+    )
     args = parser.parse_args(argv)
     root = Path.cwd()
 
@@ -141,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             latency = measure_latency(root)
         except (OSError, ValueError, KeyError, PipelineError) as err:
             note = f"{type(err).__name__}: {err}"
+    base = rescore_base(base, args.base, root, schema, new.params, args.base_model)
     labels = [str(label) for label in schema.labels] if schema.labels else None
     sha = git(root, "rev-parse", "--short", "HEAD") or "no commit yet"
     # The pipeline's own results change with every repro; only other edits count as uncommitted.

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from ..metrics import ConfusionSums, ErrorSums, weighted_scores
+from ..metrics import ConfusionSums, ErrorSums, Predictions, weighted_scores
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -92,6 +92,12 @@ def rows_from_plots(plots: dict[str, pd.DataFrame], labels: list[str] | None) ->
         classes,
         frame[columns].to_numpy(dtype=float) if columns else None,
     )
+
+
+def rows_of(predictions: Predictions) -> Rows:
+    """The registry's predictions as the bootstrap reads them."""
+    classes = [str(label) for label in predictions.classes] or None
+    return Rows(predictions.actual, predictions.predicted, classes, predictions.probabilities)
 
 
 def baseline_rows(

@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .intervals import Rows
+
 FILES = {
     "scores": "metrics/scores.json",
     "holdout": "metrics/holdout.json",
@@ -39,6 +41,10 @@ class Results:
     labels: list[str] | None = None  # this side's own target labels (data/schema.yaml)
     cv: dict[str, Any] = field(default_factory=dict)  # cross-validated metrics, when computed
     problem: str | None = None  # why this side could not be read, when it could not
+    # The base's per-row outputs on this change's test rows (its model re-scored here), and what
+    # its numbers are: that, or its committed metrics (the fallback, with the reason).
+    rows: Rows | None = None
+    source: str | None = None
 
     @property
     def found(self) -> bool:

@@ -80,6 +80,8 @@ def metrics_section(base: Results, new: Results, intervals: Intervals) -> Sectio
     head = "### Metrics\n"
     if base.problem is not None:
         head += "\n_No baseline: " + base.problem + "._\n"
+    elif base.source:
+        head += f"\n_Base: {base.source}._\n"
     header = ["metric", "base", "this change", "Δ", "", "Δ 95% interval", "base 95%", "change 95%"]
     body = [table(header, rows, "lrrrlrrr"), "\n" + interval_note(intervals, new)]
     return Section(head, body)
