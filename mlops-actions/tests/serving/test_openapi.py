@@ -2,13 +2,16 @@
 every check it has, in process (ASGI) and reproducibly (derandomized); each Open Inference
 Protocol route's answers against the protocol's response schemas (oip_schemas.py).
 
-JSON Schema cannot say that an infer input's shape[0] equals its data's length, or that every
-input has as many rows, nor, for /predict's columns and data with categorical features, that a
-value takes the type of the feature its column names (the columns come in any order):
-schemathesis's positive_data_acceptance (a request valid by the document must succeed) is left
-out for those requests alone, where the server rightly refuses the mismatches.
+schemathesis's positive_data_acceptance (a request valid by the document must succeed) runs on
+every request but one kind. JSON Schema cannot say that an infer input's shape[0] equals its
+data's length, or that every input has as many rows: a generated infer request is given agreeing
+rows before it is sent (`agreeing_rows`, still valid by the document, which the test checks).
+Nor can it say, for /predict's columns and data with categorical features, that a value takes
+the type of the feature its column names (the columns come in any order): the check is left out
+for those requests alone, where the server rightly refuses the mismatches.
 """
 
+import json
 import math
 
 import jsonschema_rs
@@ -19,6 +22,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
 from mlops_actions.serve import App, Limits
+from mlops_actions.serve.binary import HEADER
 
 from .asgi_client import INFER, call, records_of, start_up, tensors_of
 from .oip_schemas import ERROR, SUCCESS
@@ -45,6 +49,31 @@ def api(served):
 schema = schemathesis.pytest.from_fixture("api")
 
 
+def agreeing_rows(body: dict) -> dict:
+    """A generated infer request with every input's rows agreeing with the first input's data:
+    shape[0] set to that length (its type kept: 2.0 stays a float) and each data cut or repeated
+    to it, flat or nested, so the values keep the types the document gave them."""
+    inputs = body["inputs"]
+    rows = len(inputs[0]["data"])
+    agreeing = [
+        {
+            **tensor,
+            "shape": [type(tensor["shape"][0])(rows), *tensor["shape"][1:]],
+            "data": (tensor["data"] * rows)[:rows],
+        }
+        for tensor in inputs
+    ]
+    return {**body, "inputs": agreeing}
+
+
+@pytest.fixture(scope="module")
+def infer_request(api):
+    """InferRequest's validator, as the document has it."""
+    components = api.raw_schema["components"]
+    request = {"$ref": "#/components/schemas/InferRequest", "components": components}
+    return jsonschema_rs.validator_for(request)
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -52,8 +81,12 @@ schema = schemathesis.pytest.from_fixture("api")
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_the_server_keeps_its_openapi_document(case, served):
-    typed_by_position = case.operation.path.endswith("/infer") or (
+def test_the_server_keeps_its_openapi_document(case, served, infer_request):
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if case.operation.path.endswith("/infer") and positive and isinstance(case.body, dict):
+        case.body = agreeing_rows(case.body)
+        assert infer_request.is_valid(case.body), case.body
+    typed_by_position = (
         served.categorical
         and served.numeric
         and isinstance(case.body, dict)
@@ -105,3 +138,41 @@ def test_the_document_takes_what_the_server_takes(api, served, train_test, schem
     if served.labels:
         nan = {"label": served.labels[0], "probabilities": dict.fromkeys(served.labels)}
         assert valid("PredictResponse", {"model_version": "1", "predictions": [nan]})
+
+
+def infer_operations(api) -> list[dict]:
+    paths = api.raw_schema["paths"]
+    return [item["post"] for path, item in paths.items() if path.endswith("/infer")]
+
+
+def test_the_json_length_header_is_described_in_words(api, served, train_test, schema):
+    """Inference-Header-Content-Length must equal the length of the body's JSON part, which no
+    parameter schema can say: typed, the header promised any count (schemathesis sent 1 with a
+    JSON body). The document names it in words; the server takes it equal to a JSON body's length
+    (the JSON is then all the body, as Triton takes it too) and refuses another count."""
+    for operation in infer_operations(api):
+        assert HEADER not in [p["name"] for p in operation.get("parameters", [])]
+        assert HEADER in operation["description"]
+    app = start_up(App(served))
+    records = records_of(train_test[1].head(2), schema)
+    body = json.dumps({"inputs": tensors_of(records, served)}).encode()
+    as_json = {"Content-Type": "application/json"}
+    assert call(app, "POST", INFER, body, {**as_json, HEADER: str(len(body))}).status == 200
+    for wrong in (0, len(body) - 1):
+        assert call(app, "POST", INFER, body, {**as_json, HEADER: str(wrong)}).status == 400
+
+
+def test_an_octet_stream_body_without_the_header_is_all_json(api, served, train_test, schema):
+    """The spec asks for the header when binary data follow the JSON; without it the whole body
+    is the JSON, whatever its Content-Type, as Triton reads it. The document gives
+    application/octet-stream the JSON's schema (binary data after it described in words), and a
+    JSON request sent so is answered as it is as application/json."""
+    for operation in infer_operations(api):
+        content = operation["requestBody"]["content"]
+        assert content["application/octet-stream"] == content["application/json"]
+    app = start_up(App(served))
+    records = records_of(train_test[1].head(2), schema)
+    body = json.dumps({"inputs": tensors_of(records, served)}).encode()
+    octet = call(app, "POST", INFER, body, {"Content-Type": "application/octet-stream"})
+    assert octet.status == 200, octet.body
+    assert octet.json() == call(app, "POST", INFER, body).json()

@@ -296,11 +296,28 @@ def test_malformed_binary_tensor_data_gets_a_400_naming_it(app, served, rows):
     assert call(app, "POST", INFER, body, octet).status == 200
     gzip = call(app, "POST", INFER, body, {**headers, "Content-Encoding": "gzip"})
     assert gzip.status == 415 and "Content-Encoding 'gzip'" in gzip.json()["error"]
-    refused = call(app, "POST", INFER, json.dumps({"inputs": tensors}).encode(),
-                    {"Content-Type": "application/octet-stream"})  # fmt: skip
-    assert refused.status == 415
+    # Binary data without the header: the body is read as all JSON, and the error says why.
+    headless = call(app, "POST", INFER, body, {"Content-Type": "application/octet-stream"})
+    assert headless.status == 400, headless.body
+    assert "binary data after the JSON needs the Inference-Header" in headless.json()["error"]
     on_predict = call(app, "POST", "/predict", {"records": records[:1]}, headers)
     assert on_predict.status == 400 and "only infer takes" in on_predict.json()["error"]
+
+
+def test_a_shape_of_whole_floats_reads_as_its_integers(app, served, rows):
+    """JSON Schema's integer takes 2.0 (this server's document and OIP's own REST schema type
+    shape so): [2.0, 1.0] is two rows, in JSON or with binary data; 2.5 is refused where it is."""
+    _, records = rows
+    tensors = tensors_of(records[:2], served)
+    as_ints = call(app, "POST", INFER, {"inputs": tensors})
+    floats = [{**tensor, "shape": [2.0, 1.0]} for tensor in tensors]
+    for body, headers in (({"inputs": floats}, None), binary_body(floats)):
+        response = call(app, "POST", INFER, body, headers)
+        assert response.status == 200, response.body
+        assert response.json() == as_ints.json()
+    halves = call(app, "POST", INFER, {"inputs": [{**tensors[0], "shape": [2.5, 1]}, *tensors[1:]]})
+    assert halves.status == 400, halves.body
+    assert "got 2.5 - at `$.inputs[0].shape[0]`" in halves.json()["error"]
 
 
 def test_oip_documents_as_the_spec_describes(app, served, rows):

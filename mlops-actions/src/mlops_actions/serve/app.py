@@ -59,6 +59,8 @@ class Route:
     methods: frozenset[str]
     handler: Callable[[Request], Awaitable[Reply]]
     reads_body: bool
+    # Takes application/octet-stream too (infer: binary tensor data may follow its JSON).
+    binary: bool = False
 
 
 class App:
@@ -96,7 +98,10 @@ class App:
         self.exact["/v2/"] = self.exact["/v2"]
         model_path = r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
         self.patterns = [
-            (re.compile(model_path + suffix + r"\Z"), Route(template, methods, handler, body))
+            (
+                re.compile(model_path + suffix + r"\Z"),
+                Route(template, methods, handler, body, binary=suffix == "/infer"),
+            )
             for suffix, template, methods, handler, body in (
                 ("", "/v2/models/{name}", get, self.model_metadata, False),
                 ("/ready", "/v2/models/{name}/ready", get, self.model_ready, False),
@@ -328,7 +333,7 @@ class App:
                 raise RequestError(f"method {method} is not allowed on {path}: use {allowed}", 405)
             body = b""
             if route.reads_body:
-                check_content_type(content_type, binary=header is not None)
+                check_content_type(content_type, binary=route.binary)
                 check_encoding(encoding)
                 body = await self.read_body(declared, receive, held)
             status, reply, kind, *headers = await route.handler(
@@ -473,9 +478,12 @@ def _left(watch: asyncio.Task) -> list[bool]:
 
 
 def check_content_type(value: bytes | None, binary: bool = False) -> None:
-    """JSON bodies only: application/json or any +json type; application/octet-stream too for
-    JSON followed by binary tensor data. None given reads as JSON, since OIP clients
-    (tritonclient among them) send none."""
+    """JSON bodies only: application/json or any +json type; with `binary` (infer),
+    application/octet-stream too, with or without the Inference-Header-Content-Length header:
+    the extension asks for the header when binary data follow the JSON, and without it the whole
+    body is the JSON, whatever its type (as Triton reads it, and as the document says, which
+    gives both types one schema). None given reads as JSON, since OIP clients (tritonclient among
+    them) send none."""
     if value is None:
         return
     media = value.split(b";", 1)[0].strip().lower()

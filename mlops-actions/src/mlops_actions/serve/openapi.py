@@ -4,9 +4,12 @@ Request schemas name this model's features, inputs and outputs, so a generated r
 server can answer; the OIP shapes follow the protocol's REST spec
 (https://github.com/kserve/open-inference-protocol, specification/protocol/inference_rest.md).
 What JSON Schema cannot say, and the server checks: each input's shape[0] equals its data's length
-and every input's rows agree. Infer's binary tensor data (the JSON, then the tensors' bytes; its
-length in the Inference-Header-Content-Length header) is a body of bytes and that header: an
-OpenAPI media type cannot say where the JSON ends, so the layout is described in words.
+and every input's rows agree. Infer's binary tensor data (the JSON, then the tensors' bytes) is
+described in words, its Inference-Header-Content-Length header too: the header must equal the
+length of the body's JSON part, which no parameter schema can say (typed, it would promise any
+count), nor tie to one media type. What the document does say, the server takes: the JSON as
+application/json or application/octet-stream (one schema: without the header the whole body is
+the JSON, as the extension has it), and a shape's 2.0 (JSON Schema's integer takes it).
 """
 
 from typing import Any
@@ -23,8 +26,8 @@ ERROR_STATUSES = {
     "408": "Body not received within BODY_TIMEOUT",
     "413": "Body, rows or answer above MAX_BODY_BYTES, MAX_BATCH_ROWS or MAX_RESPONSE_BYTES, or a "
     "request that alone would hold more than MAX_BUFFERED_BYTES",
-    "415": "Content-Type other than application/json or +json (application/octet-stream too for "
-    "binary tensor data), or a Content-Encoding other than identity",
+    "415": "Content-Type other than application/json or +json (application/octet-stream too on "
+    "infer), or a Content-Encoding other than identity",
     "503": "Busy: REQUEST_TIMEOUT or MAX_BUFFERED_BYTES reached; retry (Retry-After)",
 }
 
@@ -32,12 +35,13 @@ ERROR_STATUSES = {
 BINARY_TYPE = "application/octet-stream"
 BINARY_DATA = (
     "Tensors may also travel as binary data (Triton's binary tensor data extension, "
-    "tritonclient's default): the Inference-Header-Content-Length header gives the JSON's length, "
-    "an input with parameters.binary_data_size has that many bytes after it (little-endian "
-    "values; a BYTES element as its 4-byte length and its UTF-8 bytes; the body may then be "
-    "sent as application/octet-stream), and an output asked for with parameters.binary_data "
-    "(or every output, with the request's parameters.binary_data_output) is answered that way, "
-    "as application/octet-stream with the same header."
+    "tritonclient's default): the Inference-Header-Content-Length header gives the length of the "
+    "JSON, and an input with parameters.binary_data_size has that many bytes after it "
+    "(little-endian values; a BYTES element as its 4-byte length and its UTF-8 bytes), in either "
+    "media type. The header must equal the JSON's length (a JSON body's own length when no "
+    "binary data follow); without it the whole body is the JSON. An output asked for with "
+    "parameters.binary_data (or every output, with the request's parameters.binary_data_output) "
+    "is answered that way, as application/octet-stream with the same header."
 )
 
 
@@ -380,22 +384,20 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
                 "schema": _LENGTH,
             }
         }
-        header = {
-            "name": HEADER_LENGTH,
-            "in": "header",
-            "required": False,
-            "description": "With binary tensor data: the length of the JSON before them",
-            "schema": _LENGTH,
-        }
         infer = _post(
             "Inference (OIP): one [rows, 1] tensor per input; each output once",
             "InferRequest",
             responses,
-            [*params, header],
+            params,
         )
-        # The JSON then the tensors' bytes, as tritonclient sends them (the header required).
-        binary_body = {"schema": {"type": "string", "contentMediaType": BINARY_TYPE}}
-        infer["post"]["requestBody"]["content"][BINARY_TYPE] = binary_body
+        # The JSON as application/octet-stream too (KServe's client sends binary data so): the
+        # JSON's schema, as without the header the whole body is the JSON (the extension asks
+        # for it "if any binary data is present": Triton's docs/protocol/
+        # extension_binary_data.md). Binary data after it, and the header, are in words
+        # (BINARY_DATA): the header is no typed parameter, since its one right value is a length
+        # of the body.
+        content = infer["post"]["requestBody"]["content"]
+        content[BINARY_TYPE] = content["application/json"]
         infer["post"]["description"] = BINARY_DATA
         paths[prefix + "/infer"] = infer
     return {

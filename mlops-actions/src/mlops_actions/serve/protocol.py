@@ -36,7 +36,14 @@ Number = Annotated[float, msgspec.Meta(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 # The same, its range checked once the numbers are packed (`Codec.predict_feed`).
 Unchecked = float
 Parameters = dict[str, str | int | float | bool]
-Dimension = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+# A shape's dimension: 2 or 2.0. The document types it as JSON Schema's integer, as OIP's own
+# REST schema does (specification/protocol/open_inference_rest.yaml), and that integer takes 2.0:
+# no schema can refuse 2.0 and take 2, so the server takes what the document promises and reads
+# it as 2 (`rows_of`); 2.5 is refused. One bound per type: msgspec bounds no union.
+Dimension = (
+    Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    | Annotated[float, msgspec.Meta(ge=0, le=2**63 - 1)]
+)
 # Bytes one JSON value of an answer can take at most, its comma included: msgspec writes a float
 # in 24 characters or fewer (-0.000031638202926842496: a sign, "0.0000" and 17 digits).
 FLOAT_BYTES = 25
@@ -488,7 +495,10 @@ class Codec:
             )
         else:
             document, after = body[:header], memoryview(body)[header:]
-        request = _decode(self.infer, document)
+        try:
+            request = _decode(self.infer, document)
+        except RequestError as err:
+            raise RequestError(_explain_infer(str(err), header)) from None
         if not request.inputs:
             raise RequestError("'inputs' must be a non-empty list of tensors")
         wanted = self.wanted_outputs(request.outputs, request.parameters)
@@ -511,9 +521,10 @@ class Codec:
                 raise RequestError(
                     f"input {name!r}: shape must be [rows] or [rows, 1], got {shape}"
                 )
-            if rows is not None and shape[0] != rows:
-                raise RequestError(f"input {name!r} has {shape[0]} rows, other inputs have {rows}")
-            rows = shape[0]
+            count = rows_of(shape, name, position)
+            if rows is not None and count != rows:
+                raise RequestError(f"input {name!r} has {count} rows, other inputs have {rows}")
+            rows = count
             self.check_rows(rows)
             what = f"input {name!r}"
             binary.supported(tensor.parameters, what)
@@ -671,6 +682,30 @@ class Codec:
                 f"MAX_RESPONSE_BYTES ({limit}): send at most {fits} rows",
                 413,
             )
+
+
+def rows_of(shape: list[int | float], name: str, position: int) -> int:
+    """The rows an input's shape gives, as an int: 2.0 is 2 (see `Dimension`), 2.5 is refused."""
+    rows = shape[0]
+    if isinstance(rows, int):  # never a bool: msgspec refuses true for a dimension
+        return rows
+    if not rows.is_integer():
+        raise RequestError(
+            f"input {name!r}: expected a whole number, got {rows!r} - at "
+            f"`$.inputs[{position}].shape[0]`"
+        )
+    return int(rows)
+
+
+def _explain_infer(message: str, header: int | None) -> str:
+    """msgspec's words for an infer body: bytes after the JSON, with no header to say where it
+    ends, are binary data sent without it (the whole body is then read as the JSON)."""
+    if header is None and message.startswith("malformed JSON: trailing characters"):
+        return (
+            f"{message}: binary data after the JSON needs the Inference-Header-Content-Length "
+            "header (the JSON's length)"
+        )
+    return message
 
 
 def row_tuples(rows: list) -> Iterator[tuple]:
