@@ -153,8 +153,8 @@ DATASETS = {
             note=(
                 "`Name` dropped: an identifier (311 names in 406 rows) whose first word, the "
                 "maker, gives the origin away; `Year` kept as the model year number: the file "
-                "writes it as a date (always January 1st), which a draft would make a "
-                "12-level category that cannot place a later year"
+                "writes it as a date (always January 1st), which a draft leaves out (the "
+                "schema has no date type)"
             ),
         ),
         Dataset(

@@ -311,3 +311,47 @@ def test_restore_before_any_commit_says_so(tmp_path):
     assert result.stderr.splitlines()[0] == (
         "restore: nothing is committed yet, so there is no last good state to return to"
     )
+
+
+def test_make_schema_says_what_it_saw_and_refuses_every_bad_name_at_once(tmp_path):
+    """Issue 28 (8, 9) through the project's Makefile: a text key, ISO dates, numbers with
+    thousands separators and an e-mail per row each get one line and stay out of the features (a
+    city with many values is kept, with its line); bad names are refused all in one line, the
+    committed schema untouched. No setup: make schema needs only the venv."""
+    project = bake(tmp_path / "bake", project_name="Own Draft")
+    cities = ["Oslo", "Rome", "Oslo", "Paris", "Lima", "Rome", "Kyiv", "Oslo", "Pune", "Lima"]
+    rows = [
+        f'A-{1001 + i},2021-03-{i + 1:02d},"{(i + 1) * 1250:,}",{city},u{i}@x.org,{i % 3},{i % 2}'
+        for i, city in enumerate(cities)
+    ]
+    messy = tmp_path / "messy.csv"
+    messy.write_text("\n".join(["order,signup,price,city,email,size,label", *rows]) + "\n")
+    drafted = make(project, "schema", CSV=str(messy), TARGET="label")
+    lines = drafted.stderr.splitlines()
+    for column, saw in [
+        ("order", "is unique in every row and looks like a key: drafted as id"),
+        ("signup", 'looks like dates ("2021-03-01"): left out of the draft'),
+        ("price", 'looks numeric with thousands separators ("1,250"): left out of the draft'),
+        ("email", "has a different value in every row: left out of the draft"),
+        ("city", "has 6 distinct values in 10 rows: kept as categorical"),
+    ]:
+        said = [line for line in lines if line.startswith(f"schema: column {column!r} ")]
+        assert len(said) == 1 and saw in said[0], (column, lines)
+    schema = yaml.safe_load((project / "data/schema.yaml").read_text())
+    assert schema["id"] == "order"
+    assert schema["features"] == {"city": "categorical", "size": "numeric"}
+
+    committed = (project / "data/schema.yaml").read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Comp Price,café,1Advertising,Sales\n1,2,3,4\n1,3,3,5\n2,3,4,6\n")
+    refused = make(project, "schema", CSV=str(bad), TARGET="Sales", check=False)
+    assert refused.returncode != 0
+    errors = [line for line in refused.stderr.splitlines() if not MAKE_ERROR.match(line)]
+    assert errors == [
+        "schema: column name(s) 'Comp Price' (a space), 'café' ('é'), '1Advertising' (a leading "
+        "digit) must start with a letter or an underscore and hold only letters, digits and "
+        "underscores (they become ONNX input names and the serving API's keys): rename them in "
+        "the CSV's header and run make schema again"
+    ], refused.stderr
+    assert (project / "data/schema.yaml").read_bytes() == committed
+    assert not list((project / "data").glob(".*partial"))

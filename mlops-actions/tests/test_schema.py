@@ -14,6 +14,7 @@ from mlops_actions.schema import (
     read_csv,
     validate,
 )
+from mlops_actions.schema.proposer import yaml_name
 
 SCHEMA = Schema(
     target="label",
@@ -140,7 +141,10 @@ def test_empty_and_missing_files(tmp_path):
     [
         ("features: {a: numeric}\n", "needs target.name"),
         ("target: {name: y}\nfeatures: {a: text}\n", "kind 'text'"),
-        ("target: {name: y}\nfeatures: {a b: numeric}\n", "'a b' must start with a letter"),
+        (
+            "target: {name: y}\nfeatures: {a b: numeric}\n",
+            r"'a b' \(a space\) must start with a letter",
+        ),
         ("target: {name: y, labels: [a]}\nfeatures: {a: numeric}\n", "two or more"),
         ("id: a\ntarget: {name: y}\nfeatures: {a: numeric}\n", "id 'a' is also a feature"),
         ("id: y\ntarget: {name: y}\nfeatures: {a: numeric}\n", "id 'y' is the target"),
@@ -319,7 +323,7 @@ def test_draft_proposes_distinct_whole_numbers_as_the_id_but_not_measurements(tm
 YAML_1_1_WORDS = ["YES", "Yes", "yes", "No", "no", "on", "Off", "true", "False", "null", "Null"]
 
 
-@pytest.mark.parametrize("name", [*YAML_1_1_WORDS, "2020", "1e3", "~"])
+@pytest.mark.parametrize("name", YAML_1_1_WORDS)
 def test_a_drafted_name_reads_back_as_written(name, tmp_path):
     """Issue 28 (7): statsmodels' `scotland` has a target `YES`; the draft wrote it unquoted and
     prepare read it back as True (`missing column(s) True`)."""
@@ -328,6 +332,13 @@ def test_a_drafted_name_reads_back_as_written(name, tmp_path):
     assert drafted["target"]["name"] == name
     drafted = yaml.safe_load(draft(frame.rename(columns={"x": "target"}), "target"))
     assert name in drafted["features"]
+
+
+@pytest.mark.parametrize("name", [*YAML_1_1_WORDS, "2020", "1e3", "~", "Comp Price"])
+def test_yaml_name_reads_back_as_written(name):
+    """Names the schema refuses as features (2020, ~) are still written so, as the id or in a
+    left-out column's comment."""
+    assert yaml.safe_load(yaml_name(name)) == name
 
 
 def test_a_name_yaml_reads_as_a_boolean_is_one_line_saying_quote_it(tmp_path):
@@ -344,7 +355,10 @@ def test_every_bad_name_is_listed_in_one_line(tmp_path):
     with pytest.raises(SchemaError) as refused:
         load_schema(path)
     message = str(refused.value)
-    assert "'Comp Price', '1Ad' must start with a letter or an underscore" in message
+    assert (
+        "'Comp Price' (a space), '1Ad' (a leading digit) must start with a letter or an underscore"
+        in message
+    )
     assert "\n" not in message
 
 
