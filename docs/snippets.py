@@ -22,7 +22,8 @@ SNIPPETS = ROOT / "docs/snippets"
 # The bake the workflow pages describe: every optional job and credential step is present.
 FULL_ANSWERS = {"dvc_remote": "s3", "training_runner": "cml-aws", "deploy_target": "kubernetes"}
 WORKFLOWS = (
-    "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift", "rollback",
+    "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift",
+    "performance", "rollback",
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ COMMON_FILES = {
     ".github/workflows/ci.yml",
     ".github/workflows/pr-report-comment.yml",
     ".github/workflows/drift.yml",
+    ".github/workflows/performance.yml",
     ".github/workflows/pr-report.yml",
     ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",

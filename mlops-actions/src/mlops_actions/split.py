@@ -49,6 +49,23 @@ def row_keys(frame: pd.DataFrame, schema: Schema) -> pd.Series:
     return pd.Series(keys, index=frame.index, name="key", dtype=object)
 
 
+def record_keys(frame: pd.DataFrame, schema: Schema) -> pd.Series:
+    """Each row's key as prediction records carry it: the id column's value, else a 16-hex hash
+    of the row's feature values (no target: a batch to score has none)."""
+    if schema.id is not None and schema.id in frame.columns:
+        return frame[schema.id].astype(str).rename("key")
+    numeric = set(schema.numeric)
+    cells = [
+        _numbers(frame[column]) if column in numeric else _texts(frame[column])
+        for column in schema.features
+    ]
+    keys = [
+        hashlib.blake2b(("[" + ",".join(row) + "]").encode(), digest_size=8).hexdigest()
+        for row in zip(*cells, strict=True)
+    ]
+    return pd.Series(keys, index=frame.index, name="key", dtype=object)
+
+
 def _numbers(values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
     return numbers.map(lambda value: "null" if math.isnan(value) else repr(value + 0.0))
