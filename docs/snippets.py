@@ -3,12 +3,17 @@
 - tree.txt: the files of a default bake;
 - make-help.txt: the generated project's `make help`;
 - workflows/<name>.md: triggers, jobs, permissions, needs, secrets and variables of each generated
-  workflow, read from the rendered YAML of a bake with every optional job switched on.
+  workflow, read from the rendered YAML of a bake with every optional job switched on;
+- github-check.txt: `make github-check`'s list for that bake, nothing set;
+- github-needs.md: what GitHub needs for the default bake, and what each other answer of the
+  options that change it adds; from mlops_actions.github_check, the code `make github-check` runs,
+  so the getting-started page and the command cannot disagree.
 
 Fast (bakes only, no pipeline), so tests/test_docs.py checks that they are current.
 """
 
-import re
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from cookiecutter.main import cookiecutter
+from mlops_actions import github_check, remote
 
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "docs/snippets"
@@ -25,6 +31,10 @@ WORKFLOWS = (
     "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift",
     "performance", "rollback",
 )  # fmt: skip
+# The options whose answers change what GitHub needs (the others change no workflow's reads);
+# each of their values is read from cookiecutter.json, the first being the default.
+GITHUB_OPTIONS = ("dvc_remote", "training_runner", "deploy_target")
+CHOICES = json.loads((ROOT / "cookiecutter.json").read_text())
 
 
 def bake(output_dir: Path, **answers: str) -> Path:
@@ -126,8 +136,9 @@ def workflow_facts(path: Path) -> str:
             f"| {permissions(job.get('permissions'))} | {environment} "
             f"| {job.get('timeout-minutes')} min |"
         )
-    secrets = sorted(set(re.findall(r"secrets\.([A-Z0-9_]+)", text)) - {"GITHUB_TOKEN"})
-    variables = sorted(set(re.findall(r"vars\.([A-Z0-9_]+)", text)))
+    found = github_check.reads(path.name, workflow)  # what `make github-check` reads too
+    secrets = sorted({read.name for read in found if read.kind == "secret"})
+    variables = sorted({read.name for read in found if read.kind == "variable"})
     lines += [
         "",
         "**Secrets it reads**: " + (", ".join(map(_code, secrets)) or "none"),
@@ -135,6 +146,61 @@ def workflow_facts(path: Path) -> str:
         "**Repository variables it reads**: " + (", ".join(map(_code, variables)) or "none"),
     ]
     return "\n".join(lines) + "\n"
+
+
+def with_venv() -> dict[str, str]:
+    """The environment of a command run in a bake: this venv's tools (dvc) first."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def github_check_output(project: Path) -> str:
+    """`make github-check`'s list, without asking gh (its verdict line goes to stderr)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_actions.github_check", "--offline"],
+        cwd=project, capture_output=True, text=True, env=with_venv(),
+    )  # fmt: skip
+    if not out.stdout.startswith("What GitHub needs"):
+        sys.exit(f"github-check failed in the bake: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _key(need: github_check.Need) -> tuple[str, str, str, bool]:
+    return need.kind, need.name, need.environment, need.required
+
+
+def needs_of(project: Path) -> tuple[list[github_check.Need], list[github_check.Note]]:
+    """What github-check lists for a bake: its workflows, and the remote as this venv's dvc
+    reads it there."""
+    dvc = Path(sys.executable).parent / "dvc"
+    listing = subprocess.run(
+        [str(dvc), "config", "--list", "--show-origin"],
+        cwd=project, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    workflows = github_check.load_workflows(project / github_check.WORKFLOWS)
+    needs = github_check.project_needs(workflows, remote.default_remote(listing))
+    return needs, github_check.notes(workflows)
+
+
+def github_needs(default: Path, root: Path) -> str:
+    """The default bake's needs, then for each other answer of GITHUB_OPTIONS what its bake needs
+    beyond them (new, or required where the default's is optional), as github-check's markdown."""
+    defaults = {option: CHOICES[option][0] for option in GITHUB_OPTIONS}
+    needs, found_notes = needs_of(default)
+    answers = ", ".join(f"`{option}={value}`" for option, value in defaults.items())
+    sections = [
+        f"**The default bake** ({answers}):\n\n" + github_check.markdown(needs, found_notes, None)
+    ]
+    known = {_key(need) for need in needs}
+    topics = {note.topic for note in found_notes}
+    for option in GITHUB_OPTIONS:
+        for value in CHOICES[option][1:]:
+            more, more_notes = needs_of(bake(root / f"{option}-{value}", **{option: value}))
+            added = [need for need in more if _key(need) not in known]
+            new_notes = [note for note in more_notes if note.topic not in topics]
+            sections.append(
+                f"**`{option}={value}`** adds:\n\n" + github_check.markdown(added, new_notes, None)
+            )
+    return "\n".join(sections)
 
 
 def render() -> dict[str, str]:
@@ -147,6 +213,8 @@ def render() -> dict[str, str]:
             snippets[f"workflows/{name}.md"] = workflow_facts(
                 full / ".github/workflows" / f"{name}.yml"
             )
+        snippets["github-check.txt"] = github_check_output(full)
+        snippets["github-needs.md"] = github_needs(default, Path(tmp) / "options")
     return snippets
 
 

@@ -261,6 +261,80 @@ def test_the_templates_own_workflows_pass_the_same_checks():
     assert checked >= 10
 
 
+# --- make github-check: what GitHub needs, read from each bake's own workflows -----------------
+
+ACT_BIN = TEMPLATE / "tests/act/bin"
+# An item's first line in `make github-check`'s list: (kind, name, environment, required?).
+GITHUB_ITEM = re.compile(
+    r"^  (?:missing|set|not set| ) *(variable|secret|environment|DVC remote) (\S+)"
+    r"(?: of environment (\S+))?: (required|optional)",
+    re.MULTILINE,
+)
+
+
+@pytest.fixture(scope="module")
+def github_check(baked, tmp_path_factory):
+    """`make github-check` in the bake with gh standing in, not logged in (a machine that has gh
+    must not ask GitHub here): the list, unchecked, and its items."""
+    record = tmp_path_factory.mktemp("gh-record")
+    env = {
+        "PATH": f"{ACT_BIN}{os.pathsep}{os.environ['PATH']}",
+        "STUB_RECORD": str(record),
+        "GH_TOKEN": "",
+        "GITHUB_TOKEN": "",
+        "GH_HOST": "",
+    }
+    command = ["make", "--no-print-directory", "github-check", f"VENV={SHARED_VENV}"]
+    done = run(command, cwd=baked[1], env=env, check=False)
+    return done, GITHUB_ITEM.findall(done.stdout)
+
+
+def test_github_check_lists_what_the_workflows_read(baked, github_check):
+    """Every variable and secret the workflow files name (read as text here, not as YAML) and
+    every environment of their jobs, nothing more; optional exactly when each read of it falls
+    back (`|| '...'`) or is a switch (`== '...'`); and the DVC remote, required with a cloud
+    remote, whose placeholder alone fails the command while gh cannot check the rest."""
+    answers, project = baked
+    done, items = github_check
+    text = "\n".join(p.read_text() for p in sorted((project / ".github/workflows").glob("*.yml")))
+    references = re.findall(r"\b(vars|secrets)\.(\w+)(\s*(?:\|\||==))?", text)
+    named = {(kind, name) for kind, name, _ in references} - {("secrets", "GITHUB_TOKEN")}
+    bare = {name for _, name, how in references if not how}
+    listed = [(kind, name, env, need) for kind, name, env, need in items if kind != "DVC remote"]
+    kinds = {"variable": "vars", "secret": "secrets"}
+    assert {(kinds[k], n) for k, n, _, _ in listed if k in kinds} == named
+    assert {n for k, n, _, _ in listed if k == "environment"} == set(
+        re.findall(r"^ {4}environment: ([\w-]+)", text, re.MULTILINE)
+    )
+    assert {n for k, n, _, need in listed if k in kinds and need == "required"} == bare - {
+        "GITHUB_TOKEN"
+    }
+    # Read only by jobs of an environment: listed for that environment, which is listed too.
+    environments = {n for k, n, _, _ in listed if k == "environment"}
+    assert {env for _, _, env, _ in listed if env} <= environments
+    cloud = answers["dvc_remote"] != "local"
+    remote = [item for item in items if item[0] == "DVC remote"]
+    assert remote == [("DVC remote", "storage", "", "required" if cloud else "optional")]
+    assert done.returncode == (2 if cloud else 0), done.stdout + done.stderr  # make says 2
+    verdict = "github-check: not checked against GitHub: gh is not logged in (gh auth login)"
+    assert verdict in done.stdout + done.stderr
+
+
+def test_the_readme_names_what_github_check_lists(baked, github_check):
+    """The README explains each value by hand (a role, a kubeconfig): every `gh variable set` and
+    `gh secret set` it shows is one the workflows read, and it names every required one."""
+    _, project = baked
+    _, items = github_check
+    readme = (project / "README.md").read_text()
+    listed = {name for kind, name, _, _ in items if kind in ("variable", "secret")}
+    shown = set(re.findall(r"gh (?:variable|secret) set ([A-Z][A-Z0-9_]*)", readme))
+    assert shown <= listed, shown - listed
+    required = {n for k, n, _, need in items if k in ("variable", "secret") and need == "required"}
+    unexplained = sorted(name for name in required if name not in readme)
+    assert not unexplained, unexplained
+    assert "## Before your first push" in readme
+
+
 def test_make_setup_refuses_a_python_older_than_3_11(tmp_path):
     """`make setup` under Python 3.10 stops in one line before creating anything. No 3.10 exists
     here, so a python3 that reports 3.10 to the code it runs stands in (the template's CI runs the

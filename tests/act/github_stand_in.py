@@ -6,8 +6,17 @@ not CML.
 The store is $STUB_GITHUB_STORE (default $STUB_RECORD/github.json):
     {"comments": [{"id", "user": {"login"}, "body", "created_at", "updated_at"}, ...],
      "pulls": {"7": {"head": {"sha": "..."}}},
-     "statuses": {"<commit sha>": [{"state", "context", "description", "target_url", "creator"}]}}
+     "statuses": {"<commit sha>": [{"state", "context", "description", "target_url", "creator"}]},
+     "environments": ["staging", ...],
+     "variable": {"": {"NAME": "value"}, "<environment>": {...}}, "secret": {same shape}}
 Every request is appended to $STUB_RECORD/github-requests.txt as `METHOD /path?query`.
+
+Repository settings, as `make github-check` reads and a user sets them: `gh variable|secret set NAME
+[--env E] [--body V]` (the value from stdin without --body) and `gh variable|secret list [--env E]
+[--json name]`; environments through `gh api repos/{owner}/{repo}/environments` (GET lists them,
+PUT .../environments/NAME creates one). As on GitHub, an environment's variables and secrets can
+be listed or set only once it exists (HTTP 404 otherwise). gh fills in `{owner}/{repo}` and these
+commands' repository from GH_REPO, else the `origin` remote; without either they fail, as gh does.
 
 Commit statuses (staging.yml writes one, release.yml reads it) are listed newest first, as GitHub
 lists them, the creator being the workflow token's bot. Issue comments are listed as GitHub lists
@@ -36,6 +45,9 @@ COMMENT = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)
 PULL = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<number>\d+)$")
 STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
 STATUSES = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-f]{40})/statuses$")
+ENVIRONMENTS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/environments$")
+ENVIRONMENT = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/environments/(?P<name>[^/]+)$")
+GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[^/]+/[^/]+?)(?:\.git)?$")
 WATERMARK_URL = "https://cml.dev/watermark.png"
 
 
@@ -51,6 +63,9 @@ def load() -> dict:
     store.setdefault("comments", [])
     store.setdefault("pulls", {})
     store.setdefault("statuses", {})
+    store.setdefault("environments", [])
+    store.setdefault("variable", {})
+    store.setdefault("secret", {})
     return store
 
 
@@ -126,6 +141,14 @@ def request(method: str, url: str, fields: dict | None = None) -> tuple[int, obj
         return 201, status, ""
     if (match := STATUSES.match(path)) and method == "GET":
         return 200, store["statuses"].get(match["sha"], []), ""
+    if ENVIRONMENTS.match(path) and method == "GET":
+        listed = [{"name": name} for name in store["environments"]]
+        return 200, {"total_count": len(listed), "environments": listed}, ""
+    if (match := ENVIRONMENT.match(path)) and method == "PUT":
+        if match["name"] not in store["environments"]:
+            store["environments"].append(match["name"])
+            save(store)
+        return 200, {"name": match["name"]}, ""
     if (match := PULL.match(path)) and method == "GET" and match["number"] in store["pulls"]:
         return 200, {"number": int(match["number"]), **store["pulls"][match["number"]]}, ""
     return 404, {"message": "Not Found"}, ""
@@ -156,6 +179,9 @@ def gh_api(args: list[str]) -> int:
             endpoint = arg
     method = method or ("POST" if fields else "GET")
     url = endpoint
+    if "{owner}" in url or "{repo}" in url:
+        owner, repo = current_repo().split("/")
+        url = url.replace("{owner}", owner).replace("{repo}", repo)
     while url:
         status, body, link = request(method, url, fields)
         if status >= 400:
@@ -172,6 +198,53 @@ def gh_api(args: list[str]) -> int:
         following = re.search(r'<([^>]+)>; rel="next"', link)
         url = following[1] if paginate and following else None
     return 0
+
+
+def current_repo() -> str:
+    """owner/repo as gh picks it: GH_REPO, else the origin remote; gh's error without either."""
+    if os.environ.get("GH_REPO"):
+        return os.environ["GH_REPO"]
+    origin = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True, text=True)
+    if origin.returncode == 0 and (match := GITHUB_REMOTE.search(origin.stdout.strip())):
+        return match["repo"]
+    sys.exit("no git remotes found")
+
+
+def gh_settings(kind: str, args: list[str]) -> int:
+    """`gh variable|secret set NAME [--env E] [--body V]` and `... list [--env E] [--json name]`."""
+    command, *rest = args
+    name, environment, body, json_fields = None, "", None, None
+    options = iter(rest)
+    for arg in options:
+        if arg in ("--env", "-e"):
+            environment = next(options)
+        elif arg in ("--body", "-b"):
+            body = next(options)
+        elif arg == "--json":
+            json_fields = next(options)
+        elif arg.startswith("-"):
+            sys.exit(f"gh stand-in: `gh {kind} {command}` option {arg} is not modelled")
+        else:
+            name = arg
+    repo = current_repo()
+    store = load()
+    if environment and environment not in store["environments"]:
+        where = f"repos/{repo}/environments/{environment}"
+        print(f"failed to {command} {kind}s: HTTP 404: Not Found ({API}/{where})", file=sys.stderr)
+        return 1
+    values = store[kind].setdefault(environment, {})
+    if command == "set":
+        values[name] = body if body is not None else sys.stdin.read()
+        save(store)
+        print(f"✓ Set Actions {kind} {name} for {repo}", file=sys.stderr)
+        return 0
+    if command == "list":
+        if json_fields is not None:
+            print(json.dumps([{"name": each} for each in sorted(values)]))
+        else:
+            print("\n".join(sorted(values)))
+        return 0
+    sys.exit(f"gh stand-in: `gh {kind} {command}` is not modelled")
 
 
 def cml_comment(mode: str, repo_url: str, target: str, title: str, report_file: str) -> int:
@@ -203,4 +276,6 @@ if __name__ == "__main__":
     command, *rest = sys.argv[1:]
     if command == "gh-api":
         sys.exit(gh_api(rest))
+    if command in ("gh-variable", "gh-secret"):
+        sys.exit(gh_settings(command.removeprefix("gh-"), rest))
     sys.exit(cml_comment(command.removeprefix("cml-"), *rest))

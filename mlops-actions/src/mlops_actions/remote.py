@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 PLACEHOLDER = re.compile(r"CHANGE-ME-?([A-Za-z]*)")
 SEE_README = "see README, 'DVC remote'"
@@ -128,9 +129,10 @@ def pull_annotation(pull: Pull) -> str | None:
     return None
 
 
-def read_remote() -> Remote | None:
+def read_remote(cwd: Path | None = None) -> Remote | None:
+    """The default remote as dvc reads it in `cwd` (default: here)."""
     listing = subprocess.run(
-        ["dvc", "config", "--list", "--show-origin"], capture_output=True, text=True
+        ["dvc", "config", "--list", "--show-origin"], capture_output=True, text=True, cwd=cwd
     )
     if listing.returncode != 0:
         sys.exit(listing.stderr.strip() or f"dvc config exited {listing.returncode}")
