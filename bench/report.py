@@ -20,6 +20,7 @@ BENCHMARKS = {
     "decoding.py": "Request decoding: msgspec vs pydantic v2",
     "serving.py": "HTTP serving: floor, ceiling, our server, FastAPI",
     "intervals.py": "Report intervals: bootstrap cost",
+    "batch.py": "Batch scoring: `make score` vs onnxruntime alone",
 }
 
 
@@ -53,6 +54,7 @@ def main() -> None:
         f"{name} {version(name)}"
         for name in (
             *("scikit-learn", "onnxruntime", "skl2onnx", "onnx", "dvc", "numpy", "pandas"),
+            "pyarrow",
             *("uvicorn", "fastapi", "msgspec", "pydantic"),
         )
     )

@@ -198,7 +198,7 @@ DATASETS = {
             "scikit-learn `load_diabetes(scaled=False)`: Efron et al.'s diabetes progression "
             "data from Least Angle Regression, 2004 (scikit-learn, BSD-3-Clause)",
             traits=frozenset({"decimals", "wide_target", "ties"}),
-            floor=0.3,
+            floor=0.2,
         ),
     ]
 }

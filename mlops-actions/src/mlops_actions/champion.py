@@ -10,40 +10,15 @@ rows for both, and the shared luck of an easy or a hard draw of rows cancels.
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
-from .features import MISSING_CATEGORY
+from .features import feed
 from .metrics import Predictions, exact_scores
-from .onnx_model import parse_metadata
+from .onnx_model import load_session
 from .schema import Schema
 
 DIGITS = 6  # as the evaluate stage rounds its metrics
-
-
-def feed(frame: pd.DataFrame, features: dict[str, str], what: str) -> dict[str, np.ndarray]:
-    """The model's inputs from `frame`, typed by the model's own feature list (its metadata), as
-    export made them: numbers as float32, categories as text with "" for a gap. A feature the rows
-    lack is refused in one line naming it (the model was trained on other columns)."""
-    missing = [name for name in features if name not in frame.columns]
-    if missing:
-        names = ", ".join(f"`{name}`" for name in missing)
-        raise PipelineError(f"{what} reads {names}, which these rows lack")
-    inputs = {}
-    for name, kind in features.items():
-        column = frame[name]
-        if kind == "categorical":
-            values = column.astype(object).where(column.notna(), MISSING_CATEGORY).astype(str)
-            inputs[name] = values.to_numpy(dtype=object).reshape(-1, 1)
-        else:
-            try:
-                inputs[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
-            except (TypeError, ValueError):
-                raise PipelineError(
-                    f"{what} reads `{name}` as numbers; these rows hold text there"
-                ) from None
-    return inputs
 
 
 def onnx_predictions(
@@ -52,15 +27,7 @@ def onnx_predictions(
     """`model` (an exported model.onnx) on `frame`'s labelled rows, with onnxruntime. The rows'
     targets are `schema`'s; a model of another task or other labels cannot be compared on them,
     and is refused in one line that says so."""
-    import onnxruntime as ort
-
-    try:
-        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-        metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
-    # onnxruntime's own exceptions (InvalidProtobuf, Fail, InvalidArgument ...) derive from
-    # Exception alone: whatever it raises means the file is not a model this can score.
-    except Exception as err:
-        raise PipelineError(f"{what} cannot be loaded: {str(err).splitlines()[0]}") from None
+    session, metadata = load_session(model, what)
     labels = metadata["labels"]
     if (labels is None) != (schema.labels is None):
         raise PipelineError(

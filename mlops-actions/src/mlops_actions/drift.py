@@ -36,7 +36,7 @@ from .errors import PipelineError
 from .features import model_inputs, onnx_feed
 from .params import load_params
 from .project import load_project
-from .schema import Schema, load_schema, read_csv, validate_features
+from .schema import Schema, csv_files, load_schema, read_csv, validate_features
 
 INCOMING = Path("data/incoming")
 # The smallest share a bin counts with, so that an empty bin does not make PSI infinite.
@@ -237,10 +237,9 @@ def predict(session: Any, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
 
 def read_batch(source: Path, schema: Schema) -> pd.DataFrame:
     """A CSV, or every CSV of a folder, as typed feature columns (a target column is ignored)."""
-    files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
-    if not files:
-        raise PipelineError(f"{source}: no CSV files in it")
-    frames = [validate_features(read_csv(path), schema, source=str(path)) for path in files]
+    frames = [
+        validate_features(read_csv(path), schema, source=str(path)) for path in csv_files(source)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,25 +1,29 @@
 """The split into train, test and holdout: each row's side comes from a hash of its key, so a row
 stays on its side as the data grows.
 
-A row's key is the schema's `id` column when it names one, otherwise the row's own feature and
-target values (`row_keys`). `assign` hashes the seed and the key into a number in [0, 1) and cuts
-that range by the shares of params.yaml `prepare`: [0, holdout_size) is the holdout,
-[holdout_size, holdout_size + test_size) the test split, the rest trains. So appending rows moves no
-existing row, editing a row's values (without an id) moves that row alone, and a change of
+A row's key (`record_keys`) is the schema's `id` column when it names one, otherwise a hash of the
+row's feature values, the target left out: a batch to score has no target, and its prediction
+records (mlops_actions.batch) carry the same key, so predictions, the labels that come back and
+the split join on it. `assign` hashes the seed and the key into a number in [0, 1) and cuts that
+range by the shares of params.yaml `prepare`: [0, holdout_size) is the holdout,
+[holdout_size, holdout_size + test_size) the test split, the rest trains. So appending rows moves
+no existing row, editing a row's features (without an id) moves that row alone, and a change of
 `test_size` moves rows between test and train only, never into or out of the holdout. The holdout
 is what no training or tuning sees: its metrics are the release's headline numbers.
 
-Identical rows (duplicates, without an id) have one key, hence one side: a row and its copy are
-never one in training and the other in the test, which is why duplicates across the split are not
-leakage any more. The shares hold on average, not exactly, and classification is not stratified;
-a label missing from the train split is refused (`split`).
+Rows with identical features (duplicates, without an id) have one key, hence one side, whatever
+their targets: a row and its copy are never one in training and the other in the test, which is
+why duplicates across the split are not leakage any more. The shares hold on average, not exactly,
+and classification is not stratified; a label missing from the train split is refused (`split`).
+
+Both hashes are vectorized (pandas' `hash_pandas_object` and `hash_array`: SipHash-2-4 of text,
+the bits of numbers), as prepare and batch scoring run them on millions of rows.
 """
 
 import hashlib
-import json
-import math
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from .schema import Schema, SchemaError
@@ -33,73 +37,78 @@ class Split(NamedTuple):
     holdout: pd.DataFrame
 
 
-def row_keys(frame: pd.DataFrame, schema: Schema) -> pd.Series:
-    """Each row's key as text: the id column's value when the schema names one; otherwise the
-    row's feature values and its target, in schema order, as a JSON list. Numbers are written as
-    floats ("1" and "1.0" in a numeric column are one key, -0.0 is 0.0), a gap as null (text
-    "null" stays the string "null"), categories and labels as JSON strings."""
-    if schema.id is not None:
-        return frame[schema.id].astype(str).rename("key")
-    numeric = set(schema.numeric) | (set() if schema.is_classification else {schema.target})
-    cells = [
-        _numbers(frame[column]) if column in numeric else _texts(frame[column])
-        for column in [*schema.features, schema.target]
-    ]
-    keys = ["[" + ",".join(row) + "]" for row in zip(*cells, strict=True)]
-    return pd.Series(keys, index=frame.index, name="key", dtype=object)
+# pandas' default key for hash_pandas_object, spelled out: every row key depends on it, so a new
+# default in pandas must not change them (tests/test_split.py pins known keys).
+ROW_HASH_KEY = "0123456789123456"
+# Two hex digits per byte: the 16-digit text of a 64-bit hash, for a million rows at once.
+_HEX_DIGITS = np.array([f"{byte:02x}" for byte in range(256)], dtype="S2")
 
 
 def record_keys(frame: pd.DataFrame, schema: Schema) -> pd.Series:
-    """Each row's key as prediction records carry it: the id column's value, else a 16-hex hash
-    of the row's feature values (no target: a batch to score has none)."""
-    if schema.id is not None and schema.id in frame.columns:
-        return frame[schema.id].astype(str).rename("key")
-    numeric = set(schema.numeric)
-    cells = [
-        _numbers(frame[column]) if column in numeric else _texts(frame[column])
-        for column in schema.features
-    ]
-    keys = [
-        hashlib.blake2b(("[" + ",".join(row) + "]").encode(), digest_size=8).hexdigest()
-        for row in zip(*cells, strict=True)
-    ]
+    """Each row's key as text: the id column's value when the schema names one; otherwise 16 hex
+    digits, a 64-bit hash of the row's feature values in schema order (a target column, if there,
+    is left out). Numbers count as floats ("1" and "1.0" in a numeric column are one key, -0.0 is
+    0.0, text that is no number a gap), categories as text, a gap apart from every text ("null"
+    and "" included). Rows as text and typed rows (validate's) have the same keys."""
+    keys = key_values(frame, schema)
+    if keys.dtype != object:  # hashes: 16 ASCII bytes each
+        keys = keys.astype("U16").astype(object)
     return pd.Series(keys, index=frame.index, name="key", dtype=object)
 
 
-def _numbers(values: pd.Series) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    return numbers.map(lambda value: "null" if math.isnan(value) else repr(value + 0.0))
-
-
-def _texts(values: pd.Series) -> pd.Series:
-    return values.map(lambda value: "null" if pd.isna(value) else json.dumps(str(value)))
+def key_values(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """`record_keys` as an array: the ids as text (object), or the hashes' hex digits as 16 bytes
+    each (dtype S16), which a writer can take without a Python string per row."""
+    if schema.id is not None:
+        return frame[schema.id].astype(str).to_numpy(dtype=object)
+    numeric = set(schema.numeric)
+    parts: list[np.ndarray | pd.Series] = []
+    for column in schema.features:
+        values = frame[column]
+        if column in numeric:
+            if values.dtype != np.float64:  # rows as text: as validate reads them
+                values = pd.to_numeric(values, errors="coerce")
+            # One bit pattern per value: -0.0 + 0.0 is 0.0, and every NaN (a gap) is one NaN.
+            numbers = values.to_numpy(np.float64, na_value=np.nan) + 0.0
+            numbers[np.isnan(numbers)] = np.nan
+            parts.append(numbers)
+        else:
+            gap = values.isna().to_numpy(dtype=bool)
+            text = values.astype(object).where(~gap, "")
+            if pd.api.types.infer_dtype(text, skipna=False) != "string":
+                text = text.astype(str)  # categories that are not text yet (numbers), as text
+            # Object dtype said outright: pandas 3 would infer its string dtype, whose hash need
+            # not be the same. The gap is a column of its own, so no text can stand for it.
+            parts.extend([pd.Series(text.to_numpy(dtype=object), dtype=object), gap])
+    columns = pd.DataFrame(dict(enumerate(parts)), copy=False)
+    hashes = pd.util.hash_pandas_object(columns, index=False, hash_key=ROW_HASH_KEY).to_numpy()
+    octets = hashes.astype(">u8").view(np.uint8).reshape(-1, 8)
+    return _HEX_DIGITS[octets].view("S16").ravel()
 
 
 def assign(keys: pd.Series, seed: int, test_size: float, holdout_size: float) -> pd.Series:
-    """Each key's side, "train", "test" or "holdout": blake2b of f"{seed}:{key}" as a number in
-    [0, 1), below holdout_size the holdout, below holdout_size + test_size the test split."""
-    sides = []
-    for key in keys:
-        share = _uniform(f"{seed}:{key}")
-        sides.append(
-            "holdout"
-            if share < holdout_size
-            else "test"
-            if share < holdout_size + test_size
-            else "train"
-        )
+    """Each key's side, "train", "test" or "holdout": the key's SipHash under a key made from the
+    seed (pandas' `hash_array`), as a number in [0, 1); below holdout_size the holdout, below
+    holdout_size + test_size the test split."""
+    hashes = pd.util.hash_array(
+        keys.to_numpy(dtype=object), hash_key=_seed_key(seed), categorize=False
+    )
+    shares = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53  # 53 bits: below 1.0
+    sides = np.select(
+        [shares < holdout_size, shares < holdout_size + test_size], ["holdout", "test"], "train"
+    )
     return pd.Series(sides, index=keys.index, name="side", dtype=object)
 
 
-def _uniform(text: str) -> float:
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+def _seed_key(seed: int) -> str:
+    """The 16 characters SipHash takes as its key, from the seed."""
+    return hashlib.blake2b(str(seed).encode(), digest_size=8).hexdigest()
 
 
 def split(
     frame: pd.DataFrame, schema: Schema, seed: int, *, test_size: float, holdout_size: float
 ) -> Split:
-    """The validated frame in three parts (`assign` of `row_keys`), each in the frame's order.
+    """The validated frame in three parts (`assign` of `record_keys`), each in the frame's order.
     Refused in one line: a label that occurs once, an empty side (the holdout only when its
     share is above 0) and, for classification, a label with no row to train on."""
     if schema.is_classification:
@@ -109,7 +118,7 @@ def split(
             raise SchemaError(
                 f"target {schema.target!r}: label(s) {rare} occur once; need two rows"
             )
-    sides = assign(row_keys(frame, schema), seed, test_size, holdout_size)
+    sides = assign(record_keys(frame, schema), seed, test_size, holdout_size)
     parts = Split(*(frame[sides == side].reset_index(drop=True) for side in SIDES))
     shares = {"train": 1 - test_size - holdout_size, "test": test_size, "holdout": holdout_size}
     for side, part in zip(SIDES, parts, strict=True):

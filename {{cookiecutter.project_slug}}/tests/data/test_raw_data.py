@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from mlops_actions.split import SIDES, row_keys
+from mlops_actions.split import SIDES, record_keys
 
 MAX_MISSING_SHARE = 0.5
 MIN_ROWS_PER_LABEL = 10
@@ -36,8 +36,8 @@ def test_no_feature_is_constant(train_test, schema):
 
 
 def test_no_row_key_is_on_two_sides(splits, schema):
-    """A row's side comes from its key (the schema's id, or its values), so copies of a row share
+    """A row's side comes from its key (the schema's id, or its features), so copies of a row share
     its side: a test or holdout row that repeats a training row would be leakage."""
-    keys = {side: set(row_keys(part, schema)) for side, part in zip(SIDES, splits, strict=True)}
+    keys = {side: set(record_keys(part, schema)) for side, part in zip(SIDES, splits, strict=True)}
     assert not keys["train"] & keys["test"]
     assert not (keys["train"] | keys["test"]) & keys["holdout"]

@@ -5,7 +5,8 @@ fails with one message that names the column and how many rows are wrong, so a b
 before training rather than as a confusing scikit-learn error.
 
 The package, by responsibility: `contract` (the schema file and typing a frame by it), `reading`
-(a CSV read as text, what exports get wrong refused), `proposer` (`make schema`'s draft).
+(a CSV read as text, whole or in chunks, what exports get wrong refused), `proposer` (`make
+schema`'s draft).
 """
 
 from .contract import (
@@ -24,7 +25,7 @@ from .contract import (
     with_gaps,
 )
 from .proposer import draft, draft_notes, main
-from .reading import load_frame, read_csv
+from .reading import csv_files, load_frame, read_csv, read_csv_chunks
 
 __all__ = [
     "GAP_MARKERS",
@@ -32,6 +33,7 @@ __all__ = [
     "NAME_PATTERN",
     "Schema",
     "SchemaError",
+    "csv_files",
     "data_rows",
     "draft",
     "draft_notes",
@@ -41,6 +43,7 @@ __all__ = [
     "load_schema",
     "main",
     "read_csv",
+    "read_csv_chunks",
     "require_values",
     "validate",
     "validate_features",

@@ -1,0 +1,357 @@
+"""Batch scoring (batch.py, `make score`): every row of a CSV or a folder scored by the model file
+with onnxruntime, as the records `make performance` joins on; the split's keys; CSV and Parquet;
+chunks that change nothing but memory; and a bad file refused in one line, OUT left as it was."""
+
+import dataclasses
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlops_actions import batch
+from mlops_actions.errors import PipelineError
+from mlops_actions.export import convert
+from mlops_actions.features import feed
+from mlops_actions.onnx_model import load_session
+from mlops_actions.schema import (
+    Schema,
+    SchemaError,
+    read_csv,
+    read_csv_chunks,
+    validate,
+    validate_features,
+)
+from mlops_actions.split import record_keys, split
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+HEAD = ["key", "model_version", "model_sha256", "scored_at"]
+ISO_UTC_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+
+
+@pytest.fixture(scope="session")
+def model_file(train, train_test, schema, params, tmp_path_factory) -> Path:
+    """The project's model, trained on its train split and exported as the export stage does."""
+    model = train(train_test[0], schema, params["train"], params["base"]["seed"])
+    path = tmp_path_factory.mktemp("model") / "model.onnx"
+    path.write_bytes(convert(model, schema, model_version="1.4.2", git_sha="0" * 40))
+    return path
+
+
+@pytest.fixture
+def data(starter, tmp_path) -> Path:
+    """The starter rows as a CSV, target and all, as the data stage writes it."""
+    path = tmp_path / "rows.csv"
+    starter.to_csv(path, index=False)
+    return path
+
+
+def score(project: Path, model: Path, source: Path, out: Path, *options: str) -> None:
+    """`make score` as the Makefile runs it, in this process."""
+    argv = ["--input", str(source), "--out", str(out), "--model", str(model)]
+    argv += ["--schema", str(project / "data/schema.yaml"), *options]
+    old = sys.argv
+    sys.argv = ["mlops_actions.batch", *argv]
+    try:
+        batch.main()
+    finally:
+        sys.argv = old
+
+
+def read_records(out: Path, model: Path) -> pd.DataFrame:
+    """OUT as written, every column in its record type (a CSV read by that schema)."""
+    session, metadata = load_session(model.read_bytes())
+    types = batch.record_schema(batch.Model(session, metadata, [], "", ""))
+    if out.suffix == ".parquet":
+        table = pq.read_table(out)
+        assert table.schema == types
+    else:
+        names = out.read_text().split("\n", 1)[0].replace('"', "").split(",")
+        assert names == types.names
+        table = pa_csv.read_csv(out, convert_options=pa_csv.ConvertOptions(column_types=types))
+    frame = table.to_pandas()
+    text = [field.name for field in types if field.type == "string"]
+    return frame.astype(dict.fromkeys(text, object))
+
+
+def expected(model: Path, path: Path, schema: Schema) -> pd.DataFrame:
+    """What onnxruntime answers on the file's rows as the pipeline reads them (read_csv and
+    validate, whole), fed as export typed them."""
+    rows = validate(read_csv(path), schema)
+    session, metadata = load_session(model.read_bytes())
+    names = [output.name for output in session.get_outputs()]
+    outputs = dict(
+        zip(names, session.run(names, feed(rows, metadata["features"], "")), strict=True)
+    )
+    frame = pd.DataFrame({"key": record_keys(rows, schema)})
+    if metadata["labels"] is None:
+        frame["value"] = outputs["variable"].ravel().astype(np.float32)
+    else:
+        frame["label"] = pd.Series(outputs["label"].ravel().astype(str), dtype=object)
+        for index, label in enumerate(metadata["labels"]):
+            frame[f"proba_{label}"] = outputs["probabilities"][:, index].astype(np.float32)
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_records_are_onnxruntime_on_the_same_rows(
+    project, model_file, data, schema, tmp_path, suffix
+):
+    out = tmp_path / f"predictions{suffix}"
+    score(project, model_file, data, out, "--chunk-rows", "100")
+    records = read_records(out, model_file)
+    assert list(records.columns[:4]) == HEAD
+    assert set(records["model_version"]) == {"1.4.2"}
+    assert set(records["model_sha256"]) == {hashlib.sha256(model_file.read_bytes()).hexdigest()}
+    assert records["scored_at"].map(ISO_UTC_MS.fullmatch).all()
+    # Rows 0-99 are one chunk, scored at one time.
+    assert records["scored_at"].iloc[:100].nunique() == 1
+    pd.testing.assert_frame_equal(
+        records.drop(columns=HEAD[1:]), expected(model_file, data, schema)
+    )
+
+
+def test_keys_are_the_split_s_keys(project, model_file, data, starter, schema, params, tmp_path):
+    """A record's key is the key its row is split by: predictions join the split (and the labels
+    that come back) on it, whether the batch holds the target or not."""
+    out = tmp_path / "predictions.parquet"
+    score(project, model_file, data, out)
+    keys = read_records(out, model_file)["key"]
+    assert keys.tolist() == record_keys(starter, schema).tolist()
+    assert keys.str.fullmatch(r"[0-9a-f]{16}").all() or schema.id is not None
+    prepare = params["prepare"]
+    parts = split(
+        starter,
+        schema,
+        params["base"]["seed"],
+        test_size=prepare["test_size"],
+        holdout_size=prepare["holdout_size"],
+    )
+    holdout_keys = set(record_keys(parts.holdout, schema))
+    assert holdout_keys and holdout_keys <= set(keys)
+
+    without_target = tmp_path / "batch.csv"
+    pd.read_csv(data).drop(columns=schema.target).to_csv(without_target, index=False)
+    score(project, model_file, without_target, tmp_path / "again.parquet")
+    assert read_records(tmp_path / "again.parquet", model_file)["key"].equals(keys)
+
+
+def test_chunks_change_nothing_but_the_time(project, model_file, data, tmp_path):
+    """Chunks of one row and of all rows (150 of them: a run per row costs)."""
+    head = tmp_path / "head.csv"
+    pd.read_csv(data, dtype=str, keep_default_na=False).head(150).to_csv(head, index=False)
+    one, large = tmp_path / "one.csv", tmp_path / "large.csv"
+    score(project, model_file, head, one, "--chunk-rows", "1")
+    score(project, model_file, head, large, "--chunk-rows", "100000")
+    first, second = (
+        read_records(out, model_file).drop(columns="scored_at") for out in (one, large)
+    )
+    assert len(first) == 150
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_folder_is_every_csv_in_it_by_name(project, model_file, data, tmp_path):
+    rows = pd.read_csv(data, dtype=str, keep_default_na=False)
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    thirds = np.array_split(np.arange(len(rows)), 3)
+    for name, part in zip(["b.csv", "c.csv", "a.csv"], thirds, strict=True):
+        rows.iloc[part].to_csv(folder / name, index=False)
+    (folder / "notes.txt").write_text("not a batch\n")
+    whole, parts = tmp_path / "whole.parquet", tmp_path / "parts.parquet"
+    score(project, model_file, data, whole)
+    score(project, model_file, folder, parts)
+    in_name_order = np.concatenate([thirds[2], thirds[0], thirds[1]])
+    expected_records = read_records(whole, model_file).iloc[in_name_order].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        read_records(parts, model_file).drop(columns="scored_at"),
+        expected_records.drop(columns="scored_at"),
+    )
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.endswith(".part"))
+
+
+def refused(project: Path, model: Path, source: Path, out: Path, *options: str) -> str:
+    with pytest.raises(PipelineError) as error:
+        score(project, model, source, out, *options)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_bad_cell_is_refused_by_file_column_and_row_and_out_stays(
+    project, model_file, data, schema, tmp_path
+):
+    column = schema.numeric[0]
+    rows = pd.read_csv(data, dtype=str, keep_default_na=False)
+    rows.loc[250, column] = "12,5 mm"
+    bad = tmp_path / "bad.csv"
+    rows.to_csv(bad, index=False)
+    out = tmp_path / "predictions.csv"
+    # A new OUT: none after the failure, though two chunks were written before it.
+    message = refused(project, model_file, bad, out, "--chunk-rows", "100")
+    assert message == (
+        f"{bad} (data rows 201-300): column {column!r} should be numeric but 1 of 100 rows are "
+        "not (first: '12,5 mm' in data row 251)"
+    )
+    assert not out.exists() and leftovers(tmp_path) == []
+    # An OUT from an earlier run stays as it was.
+    out.write_text("the last good run\n")
+    refused(project, model_file, bad, out, "--chunk-rows", "100")
+    assert out.read_text() == "the last good run\n" and leftovers(tmp_path) == []
+
+
+def test_true_and_false_in_a_numeric_column_are_refused_as_words(
+    project, model_file, data, schema, tmp_path
+):
+    """pandas reads a chunk's column of true/false words alone as booleans, which would score as
+    1 and 0: the words are refused, as the pipeline refuses them."""
+    column = schema.numeric[-1]
+    rows = pd.read_csv(data, dtype=str, keep_default_na=False)
+    rows.loc[100:199, column] = "TRUE"
+    bad = tmp_path / "words.csv"
+    rows.to_csv(bad, index=False)
+    message = refused(project, model_file, bad, tmp_path / "out.csv", "--chunk-rows", "100")
+    assert message == (
+        f"{bad} (data rows 101-200): column {column!r} should be numeric but 100 of 100 rows "
+        "are not (first: 'TRUE' in data row 101)"
+    )
+
+
+def test_a_missing_column_and_a_file_that_is_no_csv_are_refused(
+    project, model_file, data, schema, tmp_path
+):
+    first = next(iter(schema.features))
+    lacking = tmp_path / "lacking.csv"
+    pd.read_csv(data).drop(columns=first).to_csv(lacking, index=False)
+    assert refused(project, model_file, lacking, tmp_path / "o.csv") == (
+        f"{lacking}: missing column(s) {first!r}"
+    )
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(data.read_bytes() + "caf\xe9\n".encode("latin-1") * 20_000)
+    assert refused(project, model_file, latin1, tmp_path / "o.csv").startswith(
+        f"{latin1}: not UTF-8 text (byte 0xe9 on line {len(data.read_text().splitlines()) + 1})"
+    )
+    assert refused(project, model_file, data, tmp_path / "o.json") == (
+        f"{tmp_path / 'o.json'}: OUT must end in .csv or .parquet"
+    )
+    # A schema that lost a feature the model reads: the model of another schema.
+    other = tmp_path / "other"
+    (other / "data").mkdir(parents=True)
+    text = yaml.safe_load((project / "data/schema.yaml").read_text())
+    kind = text["features"].pop(first)
+    (other / "data/schema.yaml").write_text(yaml.safe_dump(text))
+    assert refused(other, model_file, data, tmp_path / "o.csv") == (
+        f"{model_file} reads `{first}` ({kind}), which the schema does not list as such: score "
+        "with the model of this schema (make repro)"
+    )
+    assert leftovers(tmp_path) == []
+
+
+def test_a_row_without_its_id_is_refused(project, model_file, starter, schema, tmp_path):
+    with_id = dataclasses.replace(schema, id="row_id")
+    schema_file = tmp_path / "schema.yaml"
+    text = (project / "data/schema.yaml").read_text()
+    schema_file.write_text(f"id: row_id\n{text}")
+    rows = starter.assign(row_id=[f"r{number}" for number in range(len(starter))])
+    rows.loc[7, "row_id"] = None
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    out = tmp_path / "o.parquet"
+    argv = ["--input", str(path), "--out", str(out), "--model", str(model_file)]
+    old, sys.argv = sys.argv, ["batch", *argv, "--schema", str(schema_file)]
+    try:
+        with pytest.raises(PipelineError) as error:
+            batch.main()
+        assert str(error.value) == (
+            f"{path} (data rows 1-{len(rows)}): id column 'row_id' is empty in 1 of "
+            f"{len(rows)} rows (data row 8): every row needs its id, the key of its record"
+        )
+        rows.loc[7, "row_id"] = "r7"
+        rows.to_csv(path, index=False)
+        batch.main()
+    finally:
+        sys.argv = old
+    assert read_records(out, model_file)["key"].tolist() == rows["row_id"].tolist()
+    assert record_keys(validate(rows, with_id), with_id).tolist() == rows["row_id"].tolist()
+
+
+def test_the_command_imports_no_scikit_learn_and_fails_in_one_line(
+    project, model_file, data, tmp_path
+):
+    """The model file and onnxruntime score, as in serving: scikit-learn is never imported."""
+    out = tmp_path / "records.parquet"
+    check = (
+        "import sys\n"
+        "from mlops_actions import batch\n"
+        "batch.main()\n"
+        "assert 'sklearn' not in sys.modules, sorted(m for m in sys.modules if 'sklearn' in m)\n"
+    )
+    argv = ["--input", str(data), "--out", str(out), "--model", str(model_file)]
+    argv += ["--schema", str(project / "data/schema.yaml")]
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    run = subprocess.run(
+        [sys.executable, "-c", check, *argv], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"score: {len(pd.read_csv(data)):,} rows of 1 file(s) -> {out}")
+    failed = subprocess.run(
+        [sys.executable, "-m", "mlops_actions.batch", *argv[:2], "--out", str(tmp_path / "x.txt")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr == f"score: {tmp_path / 'x.txt'}: OUT must end in .csv or .parquet\n"
+
+
+# --- the reading: pandas' number parsing and validate's rules agree ---------------------------
+
+SCHEMA = Schema(target="y", features={"x": "numeric", "c": "categorical"}, labels=("a", "b"))
+NUMBER_TEXT = st.one_of(
+    st.floats(allow_nan=False).map(repr),
+    st.floats(-1e6, 1e6).map(lambda value: f"{value:.3f}"),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(
+        ["", " 1.5", "1.5 ", "+1", "-0", "1e3", "1E-2", ".5", "1.", "inf", "-Infinity"]
+    ),
+    st.sampled_from(["nan", "NaN", "NA", "True", "TRUE", "false", "1,5", "0x10", "1_000", "abc"]),
+    st.text(alphabet="0123456789.eE+- naif", max_size=6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(NUMBER_TEXT, min_size=1, max_size=12), rows=st.integers(1, 5))
+def test_numbers_read_by_pandas_are_validate_s_numbers(tmp_path_factory, cells, rows):
+    """read_csv_chunks' fast path (pandas parses a column of numbers itself) gives the values,
+    or the refusal, that validate gives on the same cells read as text."""
+    path = tmp_path_factory.mktemp("cells") / "cells.csv"
+    cells = [cell.replace(",", "") if cell != "1,5" else '"1,5"' for cell in cells]
+    path.write_text("x,c\n" + "".join(f"{cell},k\n" for cell in cells))
+
+    def typed(chunks) -> pd.DataFrame | str:
+        try:
+            return pd.concat(validate_features(chunk, SCHEMA, "cells") for chunk in chunks)
+        except SchemaError as error:
+            return re.sub(r"\d+ of \d+ rows", "N rows", str(error))
+
+    fast = typed(read_csv_chunks(path, rows, ["x", "c"], ["x"]))
+    text = typed(read_csv_chunks(path, rows, ["x", "c"]))
+    if isinstance(text, str) or isinstance(fast, str):
+        assert fast == text
+    else:
+        assert np.array_equal(fast["x"].to_numpy(), text["x"].to_numpy(), equal_nan=True)
+        whole = validate_features(read_csv(path), SCHEMA, "cells")
+        assert np.array_equal(fast["x"].to_numpy(), whole["x"].to_numpy(), equal_nan=True)
