@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pandas as pd
 import pytest
@@ -372,7 +373,8 @@ def test_drift_opens_one_issue_when_the_batch_drifted(set_up_project, tmp_path):
     assert result.returncode == 0, result.stdout[-6000:]
 
     report = json.loads((record / "artifacts/drift-report/report.json").read_text())
-    assert report["status"] == "drift" and report["rows"]["batch"] == 114
+    test_rows = len(pd.read_csv(project / "data/prepared/test.csv"))
+    assert report["status"] == "drift" and report["rows"]["batch"] == test_rows
     assert {"mean_radius", "worst_area"} <= set(report["drifted"])
     assert not {"mean_texture", "smoothness_error"} & set(report["drifted"])
     calls = (record / "gh-calls.txt").read_text().splitlines()
@@ -401,6 +403,78 @@ def test_drift_closes_the_issue_when_the_batch_is_clean(set_up_project, tmp_path
     calls = (record / "gh-calls.txt").read_text().splitlines()
     assert calls[1].startswith("issue close 12 --comment Drift cleared: https://github.com/")
     assert not any(call.startswith(("issue create", "issue edit")) for call in calls)
+
+
+def with_outcomes(project: Path, flipped_share: float) -> None:
+    """The loop's data, tracked with DVC and pushed: the test split scored by the committed model
+    (`make score`: data/predictions/), its labels with `flipped_share` of them turned to the other
+    class (data/labels/: concept drift, the inputs unchanged), and the same rows as the batch
+    drift.yml checks (data/incoming/)."""
+    test = pd.read_csv(project / "data/prepared/test.csv")
+    (project / "data/predictions").mkdir(exist_ok=True)
+    make(project, "score", INPUT="data/prepared/test.csv", OUT="data/predictions/scored.csv")
+    turn = np.random.default_rng(0).random(len(test)) < flipped_share
+    labels = test.copy()
+    other = test["diagnosis"].map({"benign": "malignant", "malignant": "benign"})
+    labels["diagnosis"] = np.where(turn, other, test["diagnosis"])
+    (project / "data/labels").mkdir(exist_ok=True)
+    labels.to_csv(project / "data/labels/labels.csv", index=False)
+    (project / "data/incoming").mkdir(exist_ok=True)
+    test.drop(columns=["diagnosis"]).to_csv(project / "data/incoming/batch.csv", index=False)
+    dvc = str(SHARED_VENV / "bin" / "dvc")
+    run([dvc, "add", "data/predictions", "data/labels", "data/incoming"], cwd=project)
+    run([dvc, "push", "--remote", "team"], cwd=project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", f"Labels came in ({flipped_share:.0%} turned)")
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_performance_opens_an_issue_on_turned_labels_that_drift_cannot_see(
+    set_up_project, tmp_path
+):
+    """The loop closed: predictions of the served model, labels that came in for them, 60% of
+    them turned while the inputs did not move. performance.yml opens its issue, drift.yml on the
+    same rows stays quiet; once the labels are right again the issue is closed."""
+    project = shared_remote(set_up_project, tmp_path)
+    with_outcomes(project, flipped_share=0.6)
+    record = tmp_path / "turned"
+    result = act(project, "schedule", SCHEDULE, "performance.yml", record)
+    assert result.returncode == 0, result.stdout[-6000:]
+    report = json.loads((record / "artifacts/performance-report/report.json").read_text())
+    test_rows = len(pd.read_csv(project / "data/prepared/test.csv"))
+    assert report["degraded"] is True and report["counts"]["joined"] == test_rows, report["notes"]
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls[0].startswith("issue list --label performance --state open")
+    assert calls[1].startswith("label create performance")
+    title = (record / "issue-title.txt").read_text().strip()
+    assert calls[2] == f"issue create --title {title} --label performance --body-file issue.md"
+    assert title.startswith("Live performance: `roc_auc` of model ") and title.endswith(
+        "significantly below its reference (act-demo)"
+    )
+    assert "Found by https://github.com/" in (record / "issue-body.md").read_text()
+    assert not any(call.startswith("workflow run") for call in calls), "PERFORMANCE_RETRAINS unset"
+
+    quiet = tmp_path / "drift"
+    result = act(project, "schedule", SCHEDULE, "drift.yml", quiet)
+    assert result.returncode == 0, result.stdout[-6000:]
+    drift = json.loads((quiet / "artifacts/drift-report/report.json").read_text())
+    assert drift["status"] == "ok" and drift["drifted"] == [], "the inputs did not move"
+    assert not any(
+        call.startswith(("issue create", "issue edit"))
+        for call in (quiet / "gh-calls.txt").read_text().splitlines()
+    )
+
+    with_outcomes(project, flipped_share=0.0)
+    record = tmp_path / "recovered"
+    result = act(
+        project, "schedule", SCHEDULE, "performance.yml", record,
+        env={"STUB_GH_OPEN_ISSUE": "12"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    report = json.loads((record / "artifacts/performance-report/report.json").read_text())
+    assert report["degraded"] is False
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls[1].startswith("issue close 12 --comment Recovered: https://github.com/")
 
 
 # The commit an earlier release was staged from: its model carries this commit's version.
