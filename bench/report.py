@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "inference.py": "ONNX (onnxruntime) vs scikit-learn",
     "pipeline.py": "Pipeline timings",
+    "scaling.py": "Training and export at scale: memory and model size",
     "decoding.py": "Request decoding: msgspec vs pydantic v2",
     "serving.py": "HTTP serving: floor, ceiling, our server, FastAPI",
     "intervals.py": "Report intervals: bootstrap cost",

@@ -109,8 +109,13 @@ def test_the_data_section_may_go_with_the_data_stage(project, tmp_path):
 
 
 def test_ints_are_numbers_where_floats_are_expected():
-    params = validate({**MINIMAL, "export": {"atol": 0, "rtol": 1}})
-    assert params["export"] == {"atol": 0.0, "rtol": 1.0}
+    params = validate({**MINIMAL, "export": {"atol": 0, "rtol": 1, "max_model_mb": 50}})
+    assert params["export"] == {"atol": 0.0, "rtol": 1.0, "max_model_mb": 50.0}
+
+
+def test_a_params_file_from_before_the_size_check_gets_its_default():
+    """export.max_model_mb came with the size check (issue 28); older files do not have it."""
+    assert validate(MINIMAL)["export"] == {"atol": 1e-4, "rtol": 1e-5, "max_model_mb": 100.0}
 
 
 @pytest.mark.parametrize(
@@ -140,6 +145,11 @@ def test_ints_are_numbers_where_floats_are_expected():
         ("evaluate", {"cv_folds": -2}, "Expected `int` >= 0 - at `$.evaluate.cv_folds`"),
         ("export", {"atol": -1e-4, "rtol": 0}, "Expected `float` >= 0.0 - at `$.export.atol`"),
         ("export", {"atol": 0, "rtol": "1e-5"}, "Expected `float`, got `str` - at `$.export.rtol`"),
+        (
+            "export",
+            {"atol": 0, "rtol": 0, "max_model_mb": 0},
+            "Expected `float` > 0.0 - at `$.export.max_model_mb`",
+        ),
         ("report", {"gate": {"metric": "r2", "mode": "strict"}}, "Invalid enum value 'strict'"),
         ("report", {"gate": {"max_drop": 0.01}}, "missing required field `metric`"),
         ("report", None, "Expected `object`, got `null` - at `$.report`"),

@@ -27,18 +27,31 @@ import pandas as pd
 from onnx import numpy_helper
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.base import is_classifier
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
 from .errors import PipelineError
 from .features import onnx_feed
 from .onnx_model import build_metadata
+from .params import MAX_MODEL_MB
 from .schema import Schema
 
 # The highest operator sets the converter may use (onnxruntime 1.31 runs them). skl2onnx writes
 # each operator at the lowest version that has it: float tree ensembles come out as ai.onnx.ml 1,
 # whose float32 thresholds are exact after float32_floor.
 TARGET_OPSET = {"": 21, "ai.onnx.ml": 3}
+
+# What a tree costs in model.onnx. skl2onnx writes a tree ensemble as one TreeEnsemble* node whose
+# attributes are lists with an entry per tree node (tree, node, feature and child ids, mode,
+# threshold, hit rate, missing flag) and per value a leaf holds (tree, node and class or target
+# ids, weight): `add_node` in skl2onnx's common/tree_ensemble.py. ONNX's proto2 lists are not
+# packed, so each entry carries its own field tag. Measured on random forests of the synthetic
+# starter data, 10,000 to 200,000 rows (skl2onnx 1.20, onnx 1.23): 38.9 bytes a node with one
+# value a leaf and trees of at most 8,191 nodes, 41.3 with 177,000-node trees (node ids of three
+# varint bytes), 51 with three classes; the constants put each 3% to 9% high, never low.
+NODE_BYTES = 36
+LEAF_VALUE_BYTES = 13
 
 
 def float32_floor(values: np.ndarray) -> np.ndarray:
@@ -92,6 +105,57 @@ def float32_splits(model: Pipeline) -> Pipeline:
             splits = nodes["is_leaf"] == 0
             nodes["num_threshold"][splits] = float32_floor(nodes["num_threshold"][splits])
     return exact
+
+
+def tree_size(estimator: Any) -> tuple[int, int]:
+    """The estimator's tree nodes and the values its leaves hold in ONNX: (0, 0) without trees.
+    skl2onnx writes one value a leaf for a regressor, a binary classifier (the positive class)
+    and each histogram gradient boosting tree (one tree a class), one a class otherwise."""
+    nodes = values = 0
+    for tree in _decision_trees(estimator):
+        leaves = int(np.count_nonzero(tree.tree_.children_left == -1))
+        width = tree.tree_.value.shape[1] * tree.tree_.value.shape[2]
+        nodes += tree.tree_.node_count
+        values += leaves * (1 if is_classifier(tree) and width == 2 else width)
+    for iteration in getattr(estimator, "_predictors", []):
+        for predictor in iteration:
+            nodes += len(predictor.nodes)
+            values += int(np.count_nonzero(predictor.nodes["is_leaf"]))
+    return nodes, values
+
+
+def estimated_onnx_bytes(nodes: int, values: int) -> int:
+    """About how many bytes trees of `nodes` nodes and `values` leaf values take in model.onnx."""
+    return NODE_BYTES * nodes + LEAF_VALUE_BYTES * values
+
+
+def _megabytes(size: float) -> str:
+    """791 MB, 1,234 MB, 7.1 MB, 0.0071 MB: never rounded to 0."""
+    megabytes = size / 1e6
+    return f"{megabytes:,.0f}" if megabytes >= 10 else f"{megabytes:.2g}"
+
+
+def check_size(model: Pipeline, max_model_mb: float) -> None:
+    """Refuse a model whose model.onnx would pass `max_model_mb` MB (10^6 bytes) before
+    converting it: skl2onnx holds a Python object for every node's every attribute, then the
+    protobuf, about 25 times the file's size in memory (a 32 MB forest took 1.0 GB, a 791 MB one
+    20.5 GB, issue 28); onnxruntime needs more to load it (an 80 MB tree ensemble took 1.4 GB,
+    microsoft/onnxruntime#7067), and protobuf refuses a model past 2 GB outright (onnx/onnx#3275).
+    The error names the size, the limit and the settings that bound it."""
+    estimator = model[-1]
+    nodes, values = tree_size(estimator)
+    estimate = estimated_onnx_bytes(nodes, values)
+    if estimate <= max_model_mb * 1e6:
+        return
+    leaves = estimator.get_params().get("max_leaf_nodes")
+    bound = "bound" if leaves is None else "lower"
+    count = "max_iter" if hasattr(estimator, "_predictors") else "n_estimators"
+    raise PipelineError(
+        f"{type(estimator).__name__} would make a ~{_megabytes(estimate)} MB model.onnx "
+        f"({nodes:,} tree nodes), above export.max_model_mb {max_model_mb:g}: {bound} "
+        f"train.hyperparameters.max_leaf_nodes (now {leaves or 'unbounded'}) or {count}, or "
+        "raise export.max_model_mb"
+    )
 
 
 def _swap(graph: onnx.GraphProto, op_type: str, nodes: Any, values: dict[str, np.ndarray]) -> None:
@@ -155,8 +219,17 @@ def exact_linear(converted: onnx.ModelProto, model: Pipeline) -> None:
         )
 
 
-def convert(model: Pipeline, schema: Schema, *, model_version: str, git_sha: str) -> bytes:
-    """The model as ONNX bytes, its metadata saying what serving needs to know about it."""
+def convert(
+    model: Pipeline,
+    schema: Schema,
+    *,
+    model_version: str,
+    git_sha: str,
+    max_model_mb: float = MAX_MODEL_MB,
+) -> bytes:
+    """The model as ONNX bytes, its metadata saying what serving needs to know about it. A model
+    whose trees would pass `max_model_mb` is refused before anything is converted (`check_size`)."""
+    check_size(model, max_model_mb)
     metadata = build_metadata(
         task=schema.task,
         target=schema.target,

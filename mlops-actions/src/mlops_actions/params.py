@@ -71,9 +71,18 @@ class Evaluate(Section):
             raise ValueError("cv_folds is 1: use 0 (off) or 2 or more folds")
 
 
+# The largest model.onnx export converts, in MB (10^6 bytes), estimated from the trees before
+# converting (export.py, `check_size`). Converting takes about 25 times the file's size in memory:
+# about 3 GB at this limit. The template's default forest stays below 45 MB at any row count, a
+# forest grown without max_leaf_nodes does not (issue 28: 791 MB from 200,000 rows).
+MAX_MODEL_MB = 100.0
+
+
 class Export(Section):
     atol: NonNegative
     rtol: NonNegative
+    # Projects made before the check have no max_model_mb: they get the default.
+    max_model_mb: Annotated[float, Meta(gt=0)] = MAX_MODEL_MB
 
 
 class Gate(Section):

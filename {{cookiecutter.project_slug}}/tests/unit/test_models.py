@@ -1,5 +1,7 @@
 """Model construction: families, hyperparameters and preprocessing."""
 
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -65,3 +67,37 @@ def test_a_typo_in_params_stops_the_stage_in_one_line(tmp_path, monkeypatch):
         run_stage("train", main)
     expected = "train: params.yaml: Object contains unknown field `hyperparameter` - at `$.train`"
     assert exited.value.code == expected
+
+
+def test_the_export_stage_refuses_a_model_above_max_model_mb_in_one_line(
+    train_test, schema, tmp_path, monkeypatch
+):
+    """`export.max_model_mb` reaches the size check, which refuses before converting: a random
+    forest grown without max_leaf_nodes on 200,000 rows took 20.5 GB to convert."""
+    import joblib
+    import yaml
+    from mlops_actions.errors import run_stage
+
+    from {{ cookiecutter.module_name }}.stages.export import main
+    from {{ cookiecutter.module_name }}.stages.train import train
+
+    root = Path(__file__).resolve().parents[2]
+    settings = {"model": "random_forest", "hyperparameters": {"n_estimators": 5}}
+    joblib.dump(train(train_test[0], schema, settings, seed=0), tmp_path / "model.joblib")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["export"]["max_model_mb"] = 0.001
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(root / "data/schema.yaml", tmp_path / "schema.yaml")
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "--model", "model.joblib", "--test", "test.csv", "--schema", "schema.yaml"]
+    argv += ["--onnx-out", "model.onnx", "--metrics-out", "onnx.json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        run_stage("export", main)
+    assert re.fullmatch(
+        r"export: RandomForest\w+ would make a ~[\d.]+ MB model\.onnx \([\d,]+ tree nodes\), "
+        r"above export\.max_model_mb 0\.001: bound train\.hyperparameters\.max_leaf_nodes "
+        r"\(now unbounded\) or n_estimators, or raise export\.max_model_mb",
+        str(exited.value.code),
+    ), exited.value.code
+    assert not (tmp_path / "model.onnx").exists()
