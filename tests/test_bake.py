@@ -56,11 +56,13 @@ COMMON_FILES = {
     "src/{module}/stages/export.py",
     "src/{module}/stages/prepare.py",
     "src/{module}/stages/train.py",
+    "src/{module}/stages/tune.py",
     "tests/conftest.py",
     "tests/data/test_raw_data.py",
     "tests/model/test_model.py",
     "tests/unit/test_datasets.py",
     "tests/unit/test_models.py",
+    "tune/dvc.yaml",
 }
 # GitHub expressions (${{ }}) and docker/metadata-action's patterns ({{version}}) are meant to
 # stay; Jinja's are not, nor references to the answers (the README may name the template itself).

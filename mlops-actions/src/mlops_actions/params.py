@@ -106,6 +106,16 @@ class Drift(Section):
     min_rows: Annotated[int, Meta(ge=1)]
 
 
+class Tune(Section):
+    """`make tune` (tune/): how many candidates, the folds that score them, and each family's
+    search space; the space itself is checked against the estimator (tune/space.py)."""
+
+    trials: Annotated[int, Meta(ge=1, le=64)] = 8
+    folds: Annotated[int, Meta(ge=2, le=20)] = 5
+    seed: Annotated[int, Meta(ge=0, lt=2**32)] = 42
+    space: dict[str, dict[str, Any] | None] = {}
+
+
 class Params(Struct):
     """The whole file. Unknown top-level sections are allowed (and kept by `validate`)."""
 
@@ -117,6 +127,7 @@ class Params(Struct):
     evaluate: Evaluate = msgspec.field(default_factory=Evaluate)
     report: Report | UnsetType = UNSET
     drift: Drift | UnsetType = UNSET
+    tune: Tune | UnsetType = UNSET
 
 
 def validate(raw: dict[str, Any], source: str = str(PARAMS_FILE)) -> dict[str, Any]:

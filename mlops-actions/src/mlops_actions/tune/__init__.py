@@ -1,0 +1,12 @@
+"""`make tune`: candidates of the model's hyperparameters, tried as DVC experiments and chosen
+honestly.
+
+- space.py: params.yaml's `tune.space`, checked against scikit-learn before anything runs, and
+  the candidates drawn from it.
+- trial.py: one candidate scored by cross-validation on the train rows only (tune/dvc.yaml's
+  stage, run inside each experiment), with its fit time and its ONNX size and latency.
+- leaderboard.py: the candidates ranked, each compared with the best by a paired bootstrap over
+  the same out-of-fold rows, and the rule that chooses among those within noise.
+- experiments.py (`python -m mlops_actions.tune`): queues the experiments, runs the queue, reads
+  their results back, and applies the chosen one.
+"""

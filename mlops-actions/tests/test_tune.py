@@ -1,0 +1,209 @@
+"""make tune's machinery (mlops_actions.tune): the space refused before any trial, the candidates
+drawn, one trial's cross-validation on the train rows only, and the leaderboard's rule."""
+
+import copy
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from mlops_actions.errors import PipelineError
+from mlops_actions.metrics import METRICS, Predictions
+from mlops_actions.report.intervals import rows_of
+from mlops_actions.tune import space as spaces
+from mlops_actions.tune.leaderboard import Candidate, markdown, rank
+from mlops_actions.tune.stage import main, plan
+from mlops_actions.tune.trial import cross_validate
+
+from .conftest import own
+
+
+def _with_space(params: dict, family: str, space: dict) -> dict:
+    changed = copy.deepcopy(params)
+    changed["tune"]["space"][family] = space
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"no_such_setting": [1, 2]}, "no_such_setting"),
+        ({"learning_rate": []}, "an empty list"),
+        (
+            {"learning_rate": {"low": 0.3, "high": 0.3}},
+            "an empty range: low 0.3 is not below high 0.3",
+        ),
+        (
+            {"learning_rate": {"low": 0.0, "high": 0.3, "log": True}},
+            "a log range needs low above 0",
+        ),
+        ({"learning_rate": {"low": 0.1}}, "needs low and high"),
+        ({"learning_rate": 0.1}, "neither a list of values nor a range"),
+        ({"learning_rate": [0.1, -1.0]}, "-1.0 refused"),
+        ({"max_leaf_nodes": {"low": 1, "high": 31}}, "1 refused"),
+    ],
+)
+def test_a_bad_space_is_refused_in_one_line_before_any_trial(
+    project, params, schema, space, message
+):
+    if params["train"]["model"] != "hist_gradient_boosting":
+        pytest.skip("the spaces above are the default family's")
+    bad = _with_space(params, "hist_gradient_boosting", space)
+    with pytest.raises(PipelineError) as refused:
+        plan(bad, schema, own(project, "models").make_pipeline, trials=4)
+    text = str(refused.value)
+    assert text.startswith("tune.space.hist_gradient_boosting.") and message in text, text
+    assert "\n" not in text
+
+
+def test_a_family_without_a_space_is_refused(project, params, schema):
+    bad = copy.deepcopy(params)
+    del bad["tune"]["space"][params["train"]["model"]]
+    with pytest.raises(PipelineError, match=r"no search space for train.model"):
+        plan(bad, schema, own(project, "models").make_pipeline, trials=4)
+
+
+def test_the_template_spaces_are_accepted_for_every_family(project, params, schema):
+    """Every family's default space passes scikit-learn's checks for this bake's task."""
+    make_pipeline = own(project, "models").make_pipeline
+    for family in params["tune"]["space"]:
+        settings = copy.deepcopy(params)
+        settings["train"] = {"model": family, "hyperparameters": {}}
+        chosen = plan(settings, schema, make_pipeline, trials=4)
+        assert len(chosen["candidates"]) == 4 and chosen["family"] == family
+
+
+def test_candidates_are_drawn_within_the_space_the_same_for_the_same_seed():
+    space = spaces.parse(
+        {"m": {"rate": {"low": 0.01, "high": 0.3, "log": True}, "leaves": {"low": 5, "high": 50},
+               "depth": [None, 4, 8]}},
+        "m",
+    )  # fmt: skip
+    drawn = spaces.draw(space, 20, seed=7)
+    assert drawn == spaces.draw(space, 20, seed=7) != spaces.draw(space, 20, seed=8)
+    assert len(drawn) == 20
+    for candidate in drawn:
+        assert 0.01 <= candidate["rate"] <= 0.3 and isinstance(candidate["rate"], float)
+        assert 5 <= candidate["leaves"] <= 50 and isinstance(candidate["leaves"], int)
+        assert candidate["depth"] in (None, 4, 8)
+    # A space of lists alone holds 2 x 2 combinations: each once, however many are asked for.
+    grid = spaces.draw(spaces.parse({"m": {"a": [1, 2], "b": ["x", "y"]}}, "m"), 10, seed=0)
+    assert sorted(map(json.dumps, grid)) == sorted(
+        json.dumps({"a": a, "b": b}) for a in (1, 2) for b in ("x", "y")
+    )
+
+
+def test_the_plan_starts_with_the_current_settings(project, params, schema):
+    chosen = plan(params, schema, own(project, "models").make_pipeline, trials=5)
+    current = params["train"]["hyperparameters"]
+    first, *drawn = chosen["candidates"]
+    assert first == {"name": spaces.name_of(current), "hyperparameters": current, "set": {}}
+    assert chosen["current"] == first["name"] and len(drawn) == 4
+    assert len({c["name"] for c in chosen["candidates"]}) == 5
+    for candidate in drawn:
+        assert candidate["hyperparameters"] == {**current, **candidate["set"]}
+        assert candidate["name"] == spaces.name_of(candidate["hyperparameters"])
+
+
+def test_a_trial_predicts_every_train_row_out_of_fold(project, params, schema, train_test):
+    train_rows, _ = train_test
+    pipeline = own(project, "models").make_pipeline(
+        schema, params["train"]["model"], params["train"]["hyperparameters"], 0
+    )
+    trial = cross_validate(pipeline, train_rows, schema, folds=3, seed=1)
+    assert len(trial.predictions.actual) == len(train_rows) and len(trial.folds) == 3
+    if schema.is_classification:
+        probabilities = trial.predictions.probabilities
+        assert probabilities.shape == (len(train_rows), len(schema.labels))
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    else:
+        assert np.isfinite(trial.predictions.predicted.astype(float)).all()
+    again = cross_validate(pipeline, train_rows, schema, folds=3, seed=1)
+    assert (again.predictions.predicted == trial.predictions.predicted).all()
+
+
+def test_a_trial_never_opens_the_test_split_or_the_holdout(
+    project, params, schema, train_test, tmp_path, monkeypatch
+):
+    """The stage, then the leaderboard on its output, with every file opened recorded (Python's
+    audit hook): only the train rows are read, although test.csv and holdout.csv lie beside them."""
+    if params["train"]["model"] != "hist_gradient_boosting":
+        pytest.skip("one family is enough to follow the files")
+    train_rows, test_rows = train_test
+    data = tmp_path / "data"
+    data.mkdir()
+    train_rows.to_csv(data / "train.csv", index=False)
+    for name in ("test.csv", "holdout.csv"):
+        test_rows.to_csv(data / name, index=False)
+    settings = copy.deepcopy(params)
+    settings["tune"]["folds"] = 3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
+    shutil.copy(project / "data/schema.yaml", data / "schema.yaml")
+    monkeypatch.chdir(tmp_path)
+    opened: list[str] = []
+    recording = [True]
+
+    def record(event, args):
+        if recording[0] and event == "open" and isinstance(args[0], str | bytes):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(record)
+    stage = [
+        "--schema",
+        "data/schema.yaml",
+        "trial",
+        "--train",
+        "data/train.csv",
+        "--out-dir",
+        "out",
+    ]
+    try:
+        main(own(project, "models").make_pipeline, stage)
+    finally:
+        recording[0] = False
+    read = [path for path in opened if path.endswith(".csv")]
+    assert read and all(path.endswith("train.csv") or "oof.csv" in path for path in read), read
+    result = json.loads((tmp_path / "out/cv.json").read_text())
+    assert result["rows"] == len(train_rows) and result["folds"] == 3
+    assert result["onnx_bytes"] > 0 and result["onnx_latency_us"] > 0
+
+
+def _candidate(name: str, predicted: np.ndarray, actual: np.ndarray, size: int) -> Candidate:
+    rows = rows_of(Predictions(actual, predicted))
+    error = np.abs(predicted - actual)
+    cv = {
+        "model": "m", "hyperparameters": {"x": size}, "folds": 5, "rows": len(actual),
+        "cv": {"mae": {"mean": float(error.mean()), "std": 0.01}},
+        "fit_seconds": 0.1, "onnx_bytes": size, "onnx_latency_us": 50.0,
+    }  # fmt: skip
+    return Candidate(name, cv, rows)
+
+
+def test_the_leaderboard_chooses_the_simplest_within_noise_of_the_best():
+    generator = np.random.default_rng(0)
+    actual = generator.normal(size=400)
+    best = actual + generator.normal(scale=0.5, size=400)
+    close = best + generator.normal(scale=0.02, size=400)  # the same model, within noise
+    worse = actual + generator.normal(scale=2.0, size=400)  # clearly worse on the same rows
+    board = rank(
+        [
+            _candidate("tune-worse", worse, actual, size=10),
+            _candidate("tune-best", best, actual, size=500),
+            _candidate("tune-close", close, actual, size=200),
+            Candidate("tune-failed", {"hyperparameters": {}}, error="experiment failed"),
+        ],
+        METRICS["mae"],
+        current="tune-best",
+    )
+    names = [c.name for c in board.candidates]
+    assert names[-1] == "tune-failed" and board.best == names[0]
+    by_name = {c.name: c for c in board.candidates}
+    assert not by_name["tune-worse"].within_noise and by_name["tune-worse"].delta.low > 0
+    assert by_name["tune-close"].within_noise or board.best == "tune-close"
+    # The smaller of the two within noise wins, although its mean may be a hair worse.
+    assert board.chosen == "tune-close"
+    table = markdown(board)
+    assert "✅ chosen" in table and "tune-failed" in table and "within noise" in table
