@@ -26,10 +26,10 @@ from mlops_actions import github_check, remote
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "docs/snippets"
 # The bake the workflow pages describe: every optional job and credential step is present.
-FULL_ANSWERS = {"dvc_remote": "s3", "training_runner": "cml-aws", "deploy_target": "kubernetes"}
+FULL_ANSWERS = {"dvc_remote": "s3", "training_runner": "aws-ec2", "deploy_target": "kubernetes"}
 WORKFLOWS = (
     "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift",
-    "performance", "rollback",
+    "performance", "rollback", "training-runner-sweeper",
 )  # fmt: skip
 # The options whose answers change what GitHub needs (the others change no workflow's reads);
 # each of their values is read from cookiecutter.json, the first being the default.
@@ -194,9 +194,14 @@ def github_needs(default: Path, root: Path) -> str:
     topics = {note.topic for note in found_notes}
     for option in GITHUB_OPTIONS:
         for value in CHOICES[option][1:]:
+            if value in CHOICES["__retired"].get(option, {}):
+                continue
             more, more_notes = needs_of(bake(root / f"{option}-{value}", **{option: value}))
             added = [need for need in more if _key(need) not in known]
             new_notes = [note for note in more_notes if note.topic not in topics]
+            if not added and not new_notes:
+                sections.append(f"**`{option}={value}`** adds nothing to set on GitHub.\n")
+                continue
             sections.append(
                 f"**`{option}={value}`** adds:\n\n" + github_check.markdown(added, new_notes, None)
             )

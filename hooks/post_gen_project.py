@@ -8,7 +8,8 @@ the update that later rewrites the file changes only what changed. `cruft diff` 
 render the template again (cruft/_commands/utils/generate.py) and run this hook: there it writes
 nothing, since cruft keeps or writes the file itself and a copy in its renders only yields noise
 and `.cruft.json.rej` files. The folders an optional file's empty name leaves empty (the deploy
-action without a deploy target) are removed. Standard library only, no network.
+action without a deploy target, the ARC values and EC2 boot script of the other training runners)
+are removed. Standard library only, no network.
 """
 
 import json
@@ -55,6 +56,7 @@ if __name__ == "__main__":
     if "_commit" not in CONTEXT:  # cruft sets _commit when it renders (and writes the file)
         record = json.dumps(cruft_record(CONTEXT, ORDER), ensure_ascii=False, indent=2)
         Path(".cruft.json").write_text(record + "\n", encoding="utf-8")
-    for folder in sorted(Path(".github").rglob("*"), reverse=True):  # deepest first
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    for top in (".github", "deploy"):
+        for folder in sorted(Path(top).rglob("*"), reverse=True):  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()

@@ -9,7 +9,9 @@ code inside every cookiecutter and cruft render, and reach the user only through
 traceback or context dump. After a failed hook cookiecutter 2.7.1 prints 12 lines of its own on
 stdout (hooks.py logs the traceback, cli.py echoes the exception; no option turns them off), so
 these lines go to stderr, alone there. Choice options are refused by cookiecutter itself, before
-any hook (a ValueError traceback ending in the allowed choices). Standard library only.
+any hook (a ValueError traceback ending in the allowed choices); so a value the template no longer
+supports stays a choice, marked in cookiecutter.json's `__retired` with what to do instead, and is
+refused here, where `cruft update` of a project baked with it shows one line. Standard library only.
 """
 
 import json
@@ -85,6 +87,8 @@ def problems(a: dict) -> list[str]:
     refuse("author_email", "author_email", None if email else "it must look like name@example.com")
     owner = re.fullmatch(r"[A-Za-z0-9](-?[A-Za-z0-9])*", a["github_owner"])
     refuse("github_owner", "github_owner", None if owner else GITHUB_NAME_RULE)
+    for option, retired in a["__retired"].items():
+        refuse(option, option, retired.get(a[option]))
     dataset = a["__dataset"]
     if a["task"] not in DATASET_TASKS[dataset]:
         fitting = " or ".join(sorted(d for d, t in DATASET_TASKS.items() if a["task"] in t))

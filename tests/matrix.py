@@ -1,7 +1,8 @@
 """The bake matrix, read from cookiecutter.json so a new option value is tested automatically.
 
 task x model is a full product (they interact: every family must work for every task); every other
-option is cycled through the rows so each of its values is baked at least once.
+option is cycled through the rows so each of its values is baked at least once. A retired value
+(cookiecutter.json's `__retired`) is not baked: tests/test_hooks.py checks that it is refused.
 """
 
 import itertools
@@ -19,7 +20,9 @@ DATASET_TASKS = {
 
 
 def choices(option: str) -> list[str]:
-    return CONTEXT[option]
+    """The values a bake accepts: a retired value is refused by the pre-gen hook."""
+    retired = CONTEXT["__retired"].get(option, {})
+    return [value for value in CONTEXT[option] if value not in retired]
 
 
 def fitting(option: str, task: str) -> list[str]:

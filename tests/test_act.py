@@ -11,7 +11,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +43,15 @@ def act(
     secrets: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
+    self_hosted: tuple[str, ...] = (),
+    cancel_at: str | None = None,
 ):
     """Run one workflow under act; returns the completed process (output kept for asserts).
-    The recording stand-ins in tests/act/bin (cml, gh, kubectl) come first on PATH; `variables`
-    are the repository's (and environments') `vars`."""
+    The recording stand-ins in tests/act/bin (cml, gh, kubectl, aws) come first on PATH;
+    `variables` are the repository's (and environments') `vars`; the `self_hosted` runner labels
+    run on this machine too. With `cancel_at`, the run is cancelled as GitHub's cancel button does
+    once act has printed that text: act's first SIGINT cancels the running step and job, then
+    runs the jobs and steps whose condition holds after a cancellation (`always()`)."""
     record.mkdir(parents=True, exist_ok=True)
     event_file = record / "event.json"
     event_file.write_text(json.dumps(event))
@@ -59,6 +66,7 @@ def act(
         "-e", str(event_file),
         "-W", f".github/workflows/{workflow}",
         "-P", "ubuntu-latest=-self-hosted",
+        *[arg for label in self_hosted for arg in ("-P", f"{label}=-self-hosted")],
         *stubs,
         "-s", "GITHUB_TOKEN=stand-in-token",
         *[arg for key, value in (secrets or {}).items() for arg in ("-s", f"{key}={value}")],
@@ -69,12 +77,30 @@ def act(
         *[arg for key, value in (variables or {}).items() for arg in ("--var", f"{key}={value}")],
     ]  # fmt: skip
     path = os.pathsep.join([str(ACT_DIR / "bin"), str(SHARED_VENV / "bin"), os.environ["PATH"]])
+    if cancel_at is not None:
+        return cancelled_act(command, project, {**os.environ, "PATH": path}, record, cancel_at)
     result = subprocess.run(
         command, cwd=project, env={**os.environ, "PATH": path}, capture_output=True, text=True,
         timeout=900,
     )  # fmt: skip
     (record / "act.log").write_text(result.stdout + result.stderr)
     return result
+
+
+def cancelled_act(command: list[str], project: Path, env: dict, record: Path, cancel_at: str):
+    """act, sent SIGINT (one, as a cancel) once its output holds `cancel_at`. NO_PTY's unshare and
+    sh exec act, so the process started is act's."""
+    log = record / "act.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=out, text=True)
+        deadline = time.monotonic() + 900
+        while process.poll() is None and cancel_at not in log.read_text():
+            assert time.monotonic() < deadline, "act never reached the point to cancel at"
+            time.sleep(0.5)
+        assert process.poll() is None, f"act ended before {cancel_at!r}"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=900)
+    return subprocess.CompletedProcess(command, process.returncode, log.read_text(), "")
 
 
 def copy_of(project: Path, tmp_path: Path) -> Path:
@@ -153,47 +179,6 @@ def test_pr_report_posts_one_comment_then_the_gate_fails(set_up_project, tmp_pat
         if line.startswith("| `")
     ]
     assert any(delta not in ("0", "—") for delta in deltas), deltas
-
-
-@pytest.mark.xdist_group("act-setup")
-def test_retrain_pushes_what_main_needs_to_the_remote(set_up_project, tmp_path):
-    project = copy_of(set_up_project, tmp_path)
-    remote = tmp_path / "team-remote"
-    # A remote every clone can reach, committed as a team would (the runner has no config.local).
-    run(
-        [str(SHARED_VENV / "bin" / "dvc"), "remote", "add", "--default", "team", str(remote)],
-        cwd=project,
-    )
-    make(project, "push")
-    before = {path for path in remote.rglob("*") if path.is_file()}
-    params = project / "params.yaml"
-    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.2"))
-    git(project, "commit", "--quiet", "--all", "--message", "Retrain with a new learning rate")
-    event = {"ref": "refs/heads/main", "repository": REPOSITORY}
-    record = tmp_path / "record"
-    result = act(project, "push", event, "retrain.yml", record)
-
-    assert result.returncode == 0, result.stdout[-4000:]
-    lock = yaml.safe_load((record / "artifacts/retrained/dvc.lock").read_text())
-    cached = {  # metrics and plots are committed to git (cache: false), not pushed
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage.get("outs", [])
-        if not out["path"].startswith(("metrics/", "plots/"))
-    }
-    stored = {path.parent.name + path.name for path in remote.rglob("*") if path.is_file()}
-    assert set(cached) == {
-        "data/raw/dataset.csv",
-        "data/prepared/train.csv",
-        "data/prepared/test.csv",
-        "data/prepared/holdout.csv",
-        "data/prepared/reference.csv",
-        "models/model.joblib",
-        "models/model.onnx",
-    }
-    for path, md5 in cached.items():
-        assert md5 in stored, f"{path} ({md5}) is not in the remote"
-    assert {path for path in remote.rglob("*") if path.is_file()} > before
 
 
 def test_ci_lints_and_tests(tmp_path):

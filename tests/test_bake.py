@@ -75,6 +75,14 @@ def expected_files(answers: dict[str, str], module: str) -> set[str]:
         files.add("LICENSE")
     if answers["deploy_target"] != "none":
         files |= {".github/actions/deploy/action.yml", ".github/workflows/staging.yml"}
+    files |= {
+        "arc": {".github/actionlint.yaml", "deploy/arc/values.yaml"},
+        "aws-ec2": {
+            ".github/ec2-runner/user-data.sh",
+            ".github/workflows/training-runner-sweeper.yml",
+        },
+        "github-hosted": set(),
+    }[answers["training_runner"]]
     return files
 
 
@@ -168,7 +176,10 @@ def test_workflows_pass_actionlint_and_zizmor(baked):
     files = sorted(str(p) for p in (project / ".github/workflows").glob("*.yml"))
     tools = SHARED_VENV / "bin"
     env = {"PATH": f"{tools}:{os.environ['PATH']}"}  # actionlint finds shellcheck here
-    run([str(tools / "actionlint"), *files], cwd=project, env=env)
+    # actionlint finds .github/actionlint.yaml in a git repository only; a bake is not one yet.
+    config = project / ".github/actionlint.yaml"
+    options = ["-config-file", str(config)] if config.exists() else []
+    run([str(tools / "actionlint"), *options, *files], cwd=project, env=env)
     zizmor = run([str(tools / "zizmor"), "--offline", "--persona=pedantic", "."], cwd=project)
     assert "No findings to report" in zizmor.stdout + zizmor.stderr
 
@@ -359,3 +370,51 @@ def test_make_setup_refuses_a_python_older_than_3_11(tmp_path):
         "run make with PYTHON=python3.12"
     )
     assert not (project / ".venv").exists()
+
+
+# What actions-runner-controller's gha-runner-scale-set chart, version 0.14.2, accepts for the
+# keys deploy/arc/values.yaml sets, as read in the chart's values.yaml and templates
+# (https://github.com/actions/actions-runner-controller/tree/gha-runner-scale-set-0.14.2/charts/gha-runner-scale-set):
+# templates/autoscalingrunnerset.yaml fails on a scale-set name over 45 characters, on
+# minRunners or maxRunners below 0 and on maxRunners below minRunners, and requires
+# githubConfigUrl; githubConfigSecret is a mapping of credentials or the name of a secret made
+# beforehand (we allow only the name: no credential in the repository); the runner's pod template
+# is a PodSpec whose runner container is named `runner` (the container modes find it by name).
+# No Helm binary installs here from a package registry, so nothing is rendered.
+SCALE_SET_KEYS = {
+    "githubConfigUrl", "githubConfigSecret", "runnerScaleSetName", "minRunners", "maxRunners",
+    "template",
+}  # fmt: skip
+MAX_SCALE_SET_NAME = 45
+
+
+def test_arc_values_fit_the_scale_set_chart_and_name_the_training_runner(tmp_path):
+    """A long project name still gives a scale-set name the chart accepts; the training jobs run
+    on that name."""
+    name = "Customer Lifetime Value By Region Model"  # a 39-character slug
+    project = bake(tmp_path, project_name=name, training_runner="arc", github_owner="acme")
+    values = yaml.safe_load((project / "deploy/arc/values.yaml").read_text())
+    assert set(values) <= SCALE_SET_KEYS, set(values) - SCALE_SET_KEYS
+    assert values["githubConfigUrl"] == f"https://github.com/acme/{project.name}"
+    assert isinstance(values["githubConfigSecret"], str) and values["githubConfigSecret"]
+    scale_set = values["runnerScaleSetName"]
+    assert 0 < len(scale_set) <= MAX_SCALE_SET_NAME and re.fullmatch(
+        r"[a-z0-9]+(-[a-z0-9]+)*", scale_set
+    )
+    assert 0 <= values["minRunners"] <= values["maxRunners"]
+    [runner] = [c for c in values["template"]["spec"]["containers"] if c["name"] == "runner"]
+    assert runner["command"] == ["/home/runner/run.sh"] and runner["image"]
+    retrain = yaml.safe_load((project / ".github/workflows/retrain.yml").read_text())
+    assert retrain["jobs"]["retrain"]["runs-on"] == scale_set
+    report = yaml.safe_load((project / ".github/workflows/pr-report.yml").read_text())
+    assert f"'{scale_set}'" in report["jobs"]["report"]["runs-on"]
+    lint = yaml.safe_load((project / ".github/actionlint.yaml").read_text())
+    assert lint["self-hosted-runner"]["labels"] == [scale_set]
+
+
+@pytest.mark.parametrize("runner", ["github-hosted", "arc", "aws-ec2"])
+def test_no_bake_uses_cml_to_run_training(tmp_path, runner):
+    """CML only posts the PR comment: no setup-cml, no `cml runner` in any workflow."""
+    project = bake(tmp_path, training_runner=runner)
+    text = "\n".join(p.read_text() for p in (project / ".github").rglob("*.yml"))
+    assert "setup-cml" not in text and "cml runner" not in text

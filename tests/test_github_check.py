@@ -1,7 +1,8 @@
 """`make github-check` against the gh stand-in (tests/act/bin/gh): in a bake of the issue's walk
-(s3 remote, Kubernetes), every required item is missing until the very commands it prints have
-been run, in the order it prints them; then it exits 0. Logged in without a repository, it says
-gh's error and exits 1. (Every bake of the matrix lists what its workflows read: test_bake.py.)"""
+(s3 remote, Kubernetes, an EC2 training runner), every required item is missing until the very
+commands it prints have been run, in the order it prints them; then it exits 0. Logged in
+without a repository, it says gh's error and exits 1. (Every bake of the matrix lists what its
+workflows read: test_bake.py.)"""
 
 import os
 import re
@@ -16,6 +17,7 @@ ANSWERS = {
     "model": "random_forest",
     "dvc_remote": "s3",
     "deploy_target": "kubernetes",
+    "training_runner": "aws-ec2",
 }
 # An item's first line: its status, what it is, required or optional.
 ITEM = re.compile(r"^  (missing|set|not set)\s+(\S.*?): (required|optional)", re.MULTILINE)
@@ -81,6 +83,12 @@ def test_required_items_are_missing_until_the_printed_commands_set_them(project,
         "DVC remote storage",
         "variable AWS_REGION",
         "variable DVC_AWS_ROLE_ARN",
+        # The EC2 runner's: the role and image, and the token that registers the runner (the
+        # workflow token cannot).
+        "variable TRAINING_AWS_AMI_ID",
+        "variable TRAINING_AWS_REGION",
+        "variable TRAINING_AWS_ROLE_ARN",
+        "secret TRAINING_RUNNER_TOKEN",
         "environment production",
         "secret KUBECONFIG of environment production",
         "environment staging",

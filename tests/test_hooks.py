@@ -95,6 +95,11 @@ BAD_ANSWERS = {
         "github_owner '-bad-': it must be letters, digits and single dashes, not starting or "
         "ending in one",
     ),
+    "retired training runner": (
+        {"training_runner": "cml-aws"},
+        "training_runner 'cml-aws': removed in 0.4.0 (its launcher no longer works): choose "
+        'github-hosted, arc or aws-ec2, as docs/updating.md says under "training_runner=cml-aws"',
+    ),
     "dataset for another task": (
         {"task": "regression", "dataset": "wine"},
         "dataset 'wine' does not fit task 'regression': choose diabetes or synthetic",

@@ -8,7 +8,8 @@ The store is $STUB_GITHUB_STORE (default $STUB_RECORD/github.json):
      "pulls": {"7": {"head": {"sha": "..."}}},
      "statuses": {"<commit sha>": [{"state", "context", "description", "target_url", "creator"}]},
      "environments": ["staging", ...],
-     "variable": {"": {"NAME": "value"}, "<environment>": {...}}, "secret": {same shape}}
+     "variable": {"": {"NAME": "value"}, "<environment>": {...}}, "secret": {same shape},
+     "runners": [{"id", "name", "status", "busy", "labels": [{"name", "type"}]}]}
 Every request is appended to $STUB_RECORD/github-requests.txt as `METHOD /path?query`.
 
 Repository settings, as `make github-check` reads and a user sets them: `gh variable|secret set NAME
@@ -17,6 +18,13 @@ Repository settings, as `make github-check` reads and a user sets them: `gh vari
 PUT .../environments/NAME creates one). As on GitHub, an environment's variables and secrets can
 be listed or set only once it exists (HTTP 404 otherwise). gh fills in `{owner}/{repo}` and these
 commands' repository from GH_REPO, else the `origin` remote; without either they fail, as gh does.
+
+Self-hosted runners (the aws-ec2 training jobs): POST .../actions/runners/generate-jitconfig
+registers one (name, runner_group_id, labels[], work_folder) and answers its encoded just-in-time
+configuration; GET .../actions/runners?name=N lists it; DELETE .../actions/runners/ID removes it.
+As on GitHub, these need a token with the repository's Administration permission: the workflow
+token the act runs give (WORKFLOW_TOKEN) is refused with GitHub's 403
+(https://docs.github.com/en/rest/actions/self-hosted-runners).
 
 Commit statuses (staging.yml writes one, release.yml reads it) are listed newest first, as GitHub
 lists them, the creator being the workflow token's bot. Issue comments are listed as GitHub lists
@@ -29,6 +37,7 @@ plus a blank line and the watermark
 `![](https://cml.dev/watermark.png#<sha> "CML watermark <title>")`.
 """
 
+import base64
 import json
 import os
 import re
@@ -47,6 +56,10 @@ STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40
 STATUSES = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/commits/(?P<sha>[0-9a-f]{40})/statuses$")
 ENVIRONMENTS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/environments$")
 ENVIRONMENT = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/environments/(?P<name>[^/]+)$")
+RUNNERS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/actions/runners$")
+JIT_CONFIG = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/actions/runners/generate-jitconfig$")
+RUNNER = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/actions/runners/(?P<id>\d+)$")
+WORKFLOW_TOKEN = "stand-in-token"  # tests/test_act.py gives it as GITHUB_TOKEN
 GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[^/]+/[^/]+?)(?:\.git)?$")
 WATERMARK_URL = "https://cml.dev/watermark.png"
 
@@ -66,6 +79,7 @@ def load() -> dict:
     store.setdefault("environments", [])
     store.setdefault("variable", {})
     store.setdefault("secret", {})
+    store.setdefault("runners", [])
     return store
 
 
@@ -149,8 +163,44 @@ def request(method: str, url: str, fields: dict | None = None) -> tuple[int, obj
             store["environments"].append(match["name"])
             save(store)
         return 200, {"name": match["name"]}, ""
+    if RUNNERS.match(path) or JIT_CONFIG.match(path) or RUNNER.match(path):
+        return runners(store, method, path, query, fields or {})
     if (match := PULL.match(path)) and method == "GET" and match["number"] in store["pulls"]:
         return 200, {"number": int(match["number"]), **store["pulls"][match["number"]]}, ""
+    return 404, {"message": "Not Found"}, ""
+
+
+def runners(store: dict, method: str, path: str, query: dict, fields: dict):
+    """The repository's self-hosted runners: register one just in time, list, remove."""
+    if os.environ.get("GH_TOKEN", os.environ.get("GITHUB_TOKEN")) == WORKFLOW_TOKEN:
+        return 403, {"message": "Resource not accessible by integration"}, ""
+    if JIT_CONFIG.match(path) and method == "POST":
+        missing = [k for k in ("name", "runner_group_id", "labels[]") if not fields.get(k)]
+        if missing:
+            return 422, {"message": f"Invalid input: missing {', '.join(missing)}"}, ""
+        if any(runner["name"] == fields["name"] for runner in store["runners"]):
+            return 409, {"message": f"Already exists - A runner named {fields['name']} exists"}, ""
+        runner = {
+            "id": max([r["id"] for r in store["runners"]] + [20]) + 1,
+            "name": fields["name"],
+            "status": "offline",
+            "busy": False,
+            "labels": [{"name": fields["labels[]"], "type": "custom"}],
+        }
+        store["runners"].append(runner)
+        save(store)
+        config = base64.b64encode(json.dumps({"runner": runner["name"]}).encode()).decode()
+        return 201, {"runner": runner, "encoded_jit_config": config}, ""
+    if RUNNERS.match(path) and method == "GET":
+        listed = [r for r in store["runners"] if query.get("name", r["name"]) == r["name"]]
+        return 200, {"total_count": len(listed), "runners": listed}, ""
+    if (match := RUNNER.match(path)) and method == "DELETE":
+        found = [r for r in store["runners"] if r["id"] == int(match["id"])]
+        if not found:
+            return 404, {"message": "Not Found"}, ""
+        store["runners"].remove(found[0])
+        save(store)
+        return 204, None, ""
     return 404, {"message": "Not Found"}, ""
 
 
