@@ -11,7 +11,8 @@ stdout (hooks.py logs the traceback, cli.py echoes the exception; no option turn
 these lines go to stderr, alone there. Choice options are refused by cookiecutter itself, before
 any hook (a ValueError traceback ending in the allowed choices); so a value the template no longer
 supports stays a choice, marked in cookiecutter.json's `__retired` with what to do instead, and is
-refused here, where `cruft update` of a project baked with it shows one line. Standard library only.
+refused here: `cookiecutter` then shows that one line alone on stderr, `cruft update` of a project
+baked with it shows it first (then cruft's traceback). Standard library only.
 """
 
 import json
