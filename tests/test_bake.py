@@ -418,3 +418,27 @@ def test_no_bake_uses_cml_to_run_training(tmp_path, runner):
     project = bake(tmp_path, training_runner=runner)
     text = "\n".join(p.read_text() for p in (project / ".github").rglob("*.yml"))
     assert "setup-cml" not in text and "cml runner" not in text
+
+
+def test_every_training_job_follows_the_ec2_runner_and_fork_prs_stay_hosted(tmp_path):
+    """With aws-ec2, each workflow that trains starts a runner, trains on its label and always
+    stops it; pr-report.yml starts none for a fork PR, whose code then runs on ubuntu-latest.
+    (retrain.yml's three jobs run under act: tests/test_act_runners.py.)"""
+    project = bake(tmp_path, training_runner="aws-ec2")
+    label = "ec2-${{ github.run_id }}-${{ github.run_attempt }}"
+    same_repository = "github.event.pull_request.head.repo.full_name == github.repository"
+    for name, training in (("retrain.yml", "retrain"), ("pr-report.yml", "report")):
+        jobs = yaml.safe_load((project / ".github/workflows" / name).read_text())["jobs"]
+        assert jobs[training]["needs"] == "start-runner", name
+        assert jobs["stop-runner"]["needs"] == ["start-runner", training], name
+        assert jobs["stop-runner"]["if"].startswith("${{ always() "), name
+        assert all(step["if"] == "${{ always() }}" for step in jobs["stop-runner"]["steps"]), name
+        assert jobs["start-runner"]["permissions"]["id-token"] == "write", name
+    retrain = yaml.safe_load((project / ".github/workflows/retrain.yml").read_text())["jobs"]
+    assert retrain["retrain"]["runs-on"] == label and "if" not in retrain["start-runner"]
+    report = yaml.safe_load((project / ".github/workflows/pr-report.yml").read_text())["jobs"]
+    assert report["start-runner"]["if"] == f"${{{{ {same_repository} }}}}"
+    assert report["report"]["runs-on"] == (
+        f"${{{{ {same_repository} && format('ec2-{{0}}-{{1}}', github.run_id, "
+        "github.run_attempt) || 'ubuntu-latest' }}"
+    )
