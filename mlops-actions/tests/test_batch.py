@@ -4,6 +4,8 @@ chunks that change nothing but memory; and a bad file refused in one line, OUT l
 
 import dataclasses
 import hashlib
+import itertools
+import json
 import os
 import re
 import subprocess
@@ -355,3 +357,157 @@ def test_numbers_read_by_pandas_are_validate_s_numbers(tmp_path_factory, cells, 
         assert np.array_equal(fast["x"].to_numpy(), text["x"].to_numpy(), equal_nan=True)
         whole = validate_features(read_csv(path), SCHEMA, "cells")
         assert np.array_equal(fast["x"].to_numpy(), whole["x"].to_numpy(), equal_nan=True)
+
+
+# Shards: batch-score.yml's plan, shard and join jobs, as `make score-plan`, `make score ROWS=`
+# and `make score-join` run them.
+SCORED_AT = "2026-12-07T06:37:00+00:00"
+
+
+@given(rows=st.integers(0, 5_000), shards=st.integers(1, batch.MAX_SHARDS))
+def test_shard_ranges_cover_every_row_once_in_order(rows, shards):
+    ranges = batch.shard_ranges(rows, shards)
+    assert [row for part in ranges for row in part] == list(range(rows))
+    assert len(ranges) == min(rows, shards) and all(len(part) for part in ranges)
+    assert max(map(len, ranges), default=0) - min(map(len, ranges), default=0) <= 1
+
+
+def run_main(*argv: str) -> None:
+    old = sys.argv
+    sys.argv = ["mlops_actions.batch", *argv]
+    try:
+        batch.main()
+    finally:
+        sys.argv = old
+
+
+def planned(project: Path, source: Path, shards: int, capsys, *options: str) -> dict[str, str]:
+    """`make score-plan`'s key=value lines."""
+    capsys.readouterr()
+    schema = str(project / "data/schema.yaml")
+    run_main("--input", str(source), "--plan", str(shards), "--schema", schema, *options)
+    return dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+
+
+def sharded(project, model, source, out, shards, capsys, tmp_path) -> dict[str, str]:
+    """Plan, score each shard, join into `out`: the workflow's three jobs. Chunks of 64 rows, as
+    the one run they are compared with reads them, so shards start and stop inside chunks."""
+    plan = planned(project, source, shards, capsys, "--scored-at", SCORED_AT)
+    parts = tmp_path / "parts"
+    for entry in json.loads(plan["matrix"])["include"]:
+        options = ["--rows", entry["rows"], "--scored-at", plan["scored-at"], "--chunk-rows", "64"]
+        score(project, model, source, parts / f"{entry['shard']}.parquet", *options)
+    summary = str(tmp_path / "summary.md")
+    run_main(
+        "--join", str(parts), "--out", str(out), "--expect-rows", plan["rows"], "--summary", summary
+    )
+    return plan
+
+
+def uneven_folder(rows: pd.DataFrame, folder: Path) -> None:
+    """The rows in four files of uneven sizes, one of them a header alone."""
+    folder.mkdir()
+    cuts = [0, 7, 7, 300, len(rows)]
+    for index, (start, stop) in enumerate(itertools.pairwise(cuts)):
+        rows.iloc[start:stop].to_csv(folder / f"part-{index}.csv", index=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("source_kind", ["file", "folder"])
+def test_shards_joined_are_one_run(
+    project, model_file, data, capsys, tmp_path, suffix, source_kind
+):
+    source = data
+    if source_kind == "folder":
+        source = tmp_path / "incoming"
+        uneven_folder(pd.read_csv(data, dtype=str, keep_default_na=False), source)
+    whole, joined = tmp_path / f"whole{suffix}", tmp_path / f"joined{suffix}"
+    score(project, model_file, source, whole, "--scored-at", SCORED_AT, "--chunk-rows", "64")
+    plan = sharded(project, model_file, source, joined, 3, capsys, tmp_path)
+
+    rows = len(pd.read_csv(data))
+    assert plan["rows"] == str(rows) and plan["shards"] == "3"
+    assert plan["scored-at"] == "2026-12-07T06:37:00.000+00:00"
+    assert [entry["rows"] for entry in json.loads(plan["matrix"])["include"]] == [
+        f"{part.start}:{part.stop}" for part in batch.shard_ranges(rows, 3)
+    ]
+    if suffix == ".csv":
+        assert joined.read_bytes() == whole.read_bytes()
+    else:
+        assert pq.read_table(joined).equals(pq.read_table(whole))
+    records = read_records(joined, model_file)
+    assert len(records) == rows and records["key"].is_unique
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith(f"## Batch scoring: {rows:,} rows in 3 shard(s)")
+    assert f"sha256 `{hashlib.sha256(model_file.read_bytes()).hexdigest()}`" in summary
+    if "label" in records:
+        for label, count in records["label"].value_counts().items():
+            assert f"| {label} | {count:,} | {count / rows:.1%} |" in summary
+    else:
+        values = records["value"].astype(float)
+        low, mean, high = values.min(), values.mean(), values.max()
+        assert f"| predicted | {low:.6g} | {mean:.6g} | {high:.6g} |" in summary
+
+
+def test_more_shards_than_rows_make_a_shard_a_row(project, model_file, data, capsys, tmp_path):
+    head = tmp_path / "head.csv"
+    pd.read_csv(data, dtype=str, keep_default_na=False).head(5).to_csv(head, index=False)
+    whole, joined = tmp_path / "whole.csv", tmp_path / "joined.csv"
+    score(project, model_file, head, whole, "--scored-at", SCORED_AT, "--chunk-rows", "64")
+    plan = sharded(project, model_file, head, joined, batch.MAX_SHARDS, capsys, tmp_path)
+    assert plan["shards"] == "5"
+    assert [entry["rows"] for entry in json.loads(plan["matrix"])["include"]] == [
+        "0:1",
+        "1:2",
+        "2:3",
+        "3:4",
+        "4:5",
+    ]
+    assert joined.read_bytes() == whole.read_bytes()
+
+
+def test_an_empty_input_and_bad_shards_are_refused_in_one_line(
+    project, model_file, data, capsys, tmp_path
+):
+    empty = tmp_path / "empty.csv"
+    empty.write_text(data.read_text().split("\n", 1)[0] + "\n")
+    with pytest.raises(PipelineError, match=r"^INPUT holds no rows to score$"):
+        planned(project, empty, 3, capsys)
+    out = tmp_path / "out.csv"
+    assert refused(project, model_file, empty, out, "--rows", "0:1") == (
+        "INPUT holds no rows to score"
+    )
+    # Rows past the end are none to score either.
+    assert refused(project, model_file, data, out, "--rows", "9000:9001") == (
+        "INPUT holds no rows to score"
+    )
+    for shards in (0, batch.MAX_SHARDS + 1):
+        with pytest.raises(PipelineError, match=f"^SHARDS must be 1 to 32, not {shards}$"):
+            planned(project, data, shards, capsys)
+    for rows in ("5", "5:5", "-1:3", "a:b"):
+        with pytest.raises(PipelineError, match="is not START:STOP"):
+            batch.row_range(rows)
+    with pytest.raises(PipelineError, match="not an ISO 8601 time with an offset"):
+        batch.scored_time("2026-12-07T06:37:00")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_missing_shard_is_refused_and_out_stays(project, model_file, data, capsys, tmp_path):
+    plan = planned(project, data, 3, capsys)
+    parts = tmp_path / "parts"
+    entries = json.loads(plan["matrix"])["include"]
+    for entry in entries[:2]:  # the third shard's job failed
+        out = parts / f"{entry['shard']}.parquet"
+        score(project, model_file, data, out, "--rows", entry["rows"])
+    out = tmp_path / "joined.csv"
+    out.write_text("the last good run\n")
+    with pytest.raises(PipelineError) as error:
+        run_main("--join", str(parts), "--out", str(out), "--expect-rows", plan["rows"])
+    held = sum(len(range(*map(int, entry["rows"].split(":")))) for entry in entries[:2])
+    assert str(error.value) == (
+        f"{parts}: 2 shard(s) hold {held:,} rows, not the {int(plan['rows']):,} INPUT holds: "
+        "a shard is missing or was cut otherwise"
+    )
+    assert out.read_text() == "the last good run\n" and leftovers(tmp_path) == []
+    with pytest.raises(PipelineError, match="no shard records"):
+        run_main("--join", str(tmp_path / "nothing"), "--out", str(out))

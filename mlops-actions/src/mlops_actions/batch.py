@@ -27,12 +27,23 @@ A target column is not needed, and is ignored when there.
 
 Only the model file and onnxruntime score: no scikit-learn is imported (tests/test_batch.py runs
 this in a fresh interpreter to check), as in serving.
+
+Shards (batch-score.yml fans them over a matrix of jobs): INPUT's rows are numbered from 0 over its
+files in name order; `--plan N` counts them and cuts them into at most N (≤ 32) contiguous ranges,
+`--rows START:STOP` scores one range (a file wholly before START is only counted, never scored),
+and `--join FOLDER` writes the shards' records (FOLDER/*.parquet, by name) into OUT with the same
+writer. A shard scores whole chunks, as one run does, and keeps its rows of them: onnxruntime's
+float32 results can differ in their last digits with the batch a row is in. So with one
+`--scored-at` time for every shard and the same `--chunk-rows`, the joined OUT is byte for byte
+the file one run writes.
 """
 
 import argparse
 import hashlib
+import json
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,6 +51,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -67,6 +79,8 @@ REPEATED = ["model_version", "model_sha256", "scored_at", "label"]
 # on a shared machine (a CI runner, a pod's CPU quota) onnxruntime alone scored twice the rows per
 # second without the spinning (bench/batch.py, 2 cores).
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
+# A matrix of more shards costs more runner start-ups (install, pull, model download) than it saves.
+MAX_SHARDS = 32
 
 
 class Model(NamedTuple):
@@ -177,12 +191,81 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def scored(files: list[Path], model: Model, schema: Schema, chunk_rows: int) -> Iterator[pa.Table]:
-    """Every file's records, chunk by chunk."""
+def scored_time(text: str) -> str:
+    """`--scored-at`: an ISO 8601 time with its offset, written as the records write times."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise PipelineError(
+            f"--scored-at {text!r} is not an ISO 8601 time with an offset "
+            "(e.g. 2026-12-07T06:37:00+00:00)"
+        )
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def row_range(text: str) -> range:
+    """`--rows START:STOP`: rows START to STOP - 1, numbered from 0 over INPUT's files."""
+    start, _, stop = text.partition(":")
+    if not (start.isdigit() and stop.isdigit() and int(start) < int(stop)):
+        raise PipelineError(
+            f"--rows {text!r} is not START:STOP with 0 <= START < STOP (rows numbered from 0)"
+        )
+    return range(int(start), int(stop))
+
+
+def shard_ranges(rows: int, shards: int) -> list[range]:
+    """`rows` rows cut into `shards` contiguous ranges, in order, sizes within one of each other;
+    fewer when there are fewer rows than shards (a range is never empty), none without rows."""
+    count = min(shards, rows)
+    return [range(rows * i // count, rows * (i + 1) // count) for i in range(count)]
+
+
+def read_columns(schema: Schema) -> list[str]:
+    return [*([schema.id] if schema.id else []), *schema.features]
+
+
+def count_rows(path: Path, schema: Schema, chunk_rows: int) -> int:
+    """The file's data rows as scoring reads them (the same reader and tokenizer), converting
+    one column only."""
+    first = read_columns(schema)[:1]
+    return sum(len(chunk) for chunk in read_csv_chunks(path, chunk_rows, first))
+
+
+def scored(
+    files: list[Path],
+    model: Model,
+    schema: Schema,
+    chunk_rows: int,
+    rows: range | None = None,
+    scored_at: str | None = None,
+) -> Iterator[pa.Table]:
+    """Every file's records, chunk by chunk; with `rows`, only those rows' (module docstring):
+    reading stops once past them."""
+    offset = 0  # the number of INPUT's first row in the file or chunk at hand
     for path in files:
-        columns = [*([schema.id] if schema.id else []), *schema.features]
-        for chunk in read_csv_chunks(path, chunk_rows, columns, parsed_numbers(schema)):
-            yield records(typed_rows(chunk, schema, path), model, schema, now())
+        if rows is not None and offset < rows.start:
+            counted = count_rows(path, schema, chunk_rows)
+            if offset + counted <= rows.start:
+                offset += counted
+                continue
+        for chunk in read_csv_chunks(
+            path, chunk_rows, read_columns(schema), parsed_numbers(schema)
+        ):
+            first, offset = offset, offset + len(chunk)
+            if rows is not None and offset <= rows.start:
+                continue
+            # The whole chunk is scored, as one run scores it, and then cut: onnxruntime's
+            # float32 sums depend on the batch (its kernels block rows), so the same rows in
+            # another batch may differ in the last digits.
+            table = records(typed_rows(chunk, schema, path), model, schema, scored_at or now())
+            if rows is not None:
+                start = max(rows.start - first, 0)
+                table = table.slice(start, min(rows.stop - first, len(chunk)) - start)
+            yield table
+            if rows is not None and offset >= rows.stop:
+                return
 
 
 def write(tables: Iterator[pa.Table], out: Path, schema: pa.Schema) -> int:
@@ -213,19 +296,158 @@ def write(tables: Iterator[pa.Table], out: Path, schema: pa.Schema) -> int:
     return rows
 
 
+def plan(rows: int, shards: int, scored_at: str) -> str:
+    """`--plan`: the shards of `rows` rows as `key=value` lines (what $GITHUB_OUTPUT reads): the
+    row count, the shard count, the one scoring time for all, and the matrix, one entry a shard
+    (`shard`, its zero-padded number, which orders the join; `rows`, START:STOP)."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise PipelineError(f"SHARDS must be 1 to {MAX_SHARDS}, not {shards}")
+    if not rows:
+        raise PipelineError("INPUT holds no rows to score")
+    ranges = shard_ranges(rows, shards)
+    include = [
+        {"shard": f"{index:02d}", "rows": f"{part.start}:{part.stop}"}
+        for index, part in enumerate(ranges)
+    ]
+    matrix = json.dumps({"include": include}, separators=(",", ":"))
+    return f"rows={rows}\nshards={len(ranges)}\nscored-at={scored_at}\nmatrix={matrix}\n"
+
+
+def shard_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        raise PipelineError(f"{folder}: no shard records (*.parquet) in it")
+    return files
+
+
+def shard_tables(files: list[Path], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The shards' records in order, a row group at a time; refused when a shard's columns are
+    not the first one's (a model of other labels)."""
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        if not parquet.schema_arrow.equals(schema):
+            raise PipelineError(f"{path}: its columns are not those of {files[0].name}'s records")
+        for index in range(parquet.num_row_groups):
+            yield parquet.read_row_group(index)
+
+
+class Tally:
+    """What the summary says of the records, counted as they go by: rows, the model (one, or the
+    join is refused), labels or values."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.model: tuple[str, str] | None = None
+        self.labels: Counter[str] = Counter()
+        self.values: list[tuple[float, float, float]] = []  # min, max, sum of each table
+
+    def counted(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        for table in tables:
+            models = {
+                (row["model_version"], row["model_sha256"])
+                for row in table.select(["model_version", "model_sha256"])
+                .group_by(["model_version", "model_sha256"])
+                .aggregate([])
+                .to_pylist()
+            }
+            if self.model is not None:
+                models.add(self.model)
+            if len(models) > 1:
+                raise PipelineError(
+                    "the shards were scored by different models: "
+                    + ", ".join(f"{version} ({sha[:12]})" for version, sha in sorted(models))
+                )
+            self.model = next(iter(models), self.model)
+            self.rows += table.num_rows
+            if "label" in table.column_names:
+                for entry in pc.value_counts(table["label"]).to_pylist():
+                    self.labels[entry["values"]] += entry["counts"]
+            elif table.num_rows:
+                extremes = pc.min_max(table["value"]).as_py()
+                total = pc.sum(table["value"].cast(pa.float64())).as_py()
+                self.values.append((extremes["min"], extremes["max"], total))
+            yield table
+
+
+def summary(tally: Tally, shards: int, out: Path) -> str:
+    """The job summary of a joined batch (markdown)."""
+    version, sha256 = tally.model or ("unknown", "unknown")
+    lines = [
+        f"## Batch scoring: {tally.rows:,} rows in {shards} shard(s)",
+        "",
+        f"- **model**: version `{version}`, sha256 `{sha256}`",
+        f"- **predictions**: `{out}`",
+        "",
+    ]
+    if tally.labels:
+        lines += ["| label | rows | share |", "|---|---:|---:|"]
+        lines += [
+            f"| {label} | {count:,} | {count / tally.rows:.1%} |"
+            for label, count in sorted(tally.labels.items())
+        ]
+    elif tally.values:
+        low = min(part[0] for part in tally.values)
+        high = max(part[1] for part in tally.values)
+        mean = sum(part[2] for part in tally.values) / tally.rows
+        lines += ["| value | min | mean | max |", "|---|---:|---:|---:|"]
+        lines += [f"| predicted | {low:.6g} | {mean:.6g} | {high:.6g} |"]
+    return "\n".join(lines) + "\n"
+
+
+def join(folder: Path, out: Path, expect_rows: int | None) -> tuple[Tally, int]:
+    """`--join`: the shards' records in FOLDER into OUT; refused (OUT as it was) when the rows
+    are not the `expect_rows` the plan counted. The tally and the number of shards."""
+    files = shard_files(folder)
+    schema = pq.read_schema(files[0]).remove_metadata()
+    tally = Tally()
+
+    def checked() -> Iterator[pa.Table]:
+        yield from tally.counted(shard_tables(files, schema))
+        if expect_rows is not None and tally.rows != expect_rows:
+            raise PipelineError(
+                f"{folder}: {len(files)} shard(s) hold {tally.rows:,} rows, not the "
+                f"{expect_rows:,} INPUT holds: a shard is missing or was cut otherwise"
+            )
+
+    write(checked(), out, schema)
+    return tally, len(files)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", type=Path, required=True, help="a CSV, or a folder of CSVs")
-    parser.add_argument("--out", type=Path, required=True, help="the records: .csv or .parquet")
+    parser.add_argument("--input", type=Path, help="a CSV, or a folder of CSVs")
+    parser.add_argument("--out", type=Path, help="the records: .csv or .parquet")
     parser.add_argument("--model", type=Path, default=Path("models/model.onnx"))
     parser.add_argument("--schema", type=Path, default=Path("data/schema.yaml"))
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk")
+    parser.add_argument("--rows", type=row_range, help="START:STOP: score these rows only")
+    parser.add_argument("--scored-at", type=scored_time, help="the records' time (default: now)")
+    parser.add_argument("--plan", type=int, metavar="SHARDS", help="cut INPUT's rows into shards")
+    parser.add_argument("--join", type=Path, metavar="FOLDER", help="join the shards' records")
+    parser.add_argument("--expect-rows", type=int, help="--join: the rows the plan counted")
+    parser.add_argument("--summary", type=Path, help="--join: write a markdown summary here")
     args = parser.parse_args()
 
-    if args.out.suffix not in SUFFIXES:
-        raise PipelineError(f"{args.out}: OUT must end in .csv or .parquet")
     if args.chunk_rows < 1:
         raise PipelineError(f"--chunk-rows must be 1 or more, not {args.chunk_rows}")
+    if args.plan is not None:
+        if args.input is None:
+            raise PipelineError("--plan needs --input")
+        schema = load_schema(args.schema)
+        rows = sum(count_rows(path, schema, args.chunk_rows) for path in csv_files(args.input))
+        print(plan(rows, args.plan, args.scored_at or now()), end="")
+        return
+    if args.out is None or (args.input is None) == (args.join is None):
+        raise PipelineError("give --out, and --input (to score) or --join (to join shards)")
+    if args.out.suffix not in SUFFIXES:
+        raise PipelineError(f"{args.out}: OUT must end in .csv or .parquet")
+    if args.join is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tally, shards = join(args.join, args.out, args.expect_rows)
+        if args.summary:
+            args.summary.write_text(summary(tally, shards, args.out))
+        print(f"score: {tally.rows:,} rows of {shards} shard(s) -> {args.out}")
+        return
     files = csv_files(args.input)
     if any(path.resolve() == args.out.resolve() for path in files):
         raise PipelineError(f"{args.out}: OUT is one of INPUT's files; write it elsewhere")
@@ -238,7 +460,8 @@ def main() -> None:
     schema = load_schema(args.schema)
     model = load_model(content, str(args.model), schema)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = write(scored(files, model, schema, args.chunk_rows), args.out, record_schema(model))
+    tables = scored(files, model, schema, args.chunk_rows, args.rows, args.scored_at)
+    rows = write(tables, args.out, record_schema(model))
     print(
         f"score: {rows:,} rows of {len(files)} file(s) -> {args.out} "
         f"(model {model.version}, sha256 {model.sha256[:12]})"

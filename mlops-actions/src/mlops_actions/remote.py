@@ -147,7 +147,7 @@ def check(warn: bool) -> int:
     return 1 if advice and not warn else 0
 
 
-def pull_if_reachable(credentials: str) -> int:
+def pull_if_reachable(credentials: str, targets: list[str] | None = None) -> int:
     remote = read_remote()
     if remote is None:
         message = "none is configured here; the pipeline rebuilds what it needs"
@@ -161,7 +161,9 @@ def pull_if_reachable(credentials: str) -> int:
         )
         print(annotation("notice", NO_CREDENTIALS, message))
     else:
-        pull = subprocess.run(["dvc", "pull"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        pull = subprocess.run(
+            ["dvc", "pull", *(targets or [])], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         output = pull.stdout.decode(errors="replace")
         print(output, end="", flush=True)
         if line := pull_annotation(classify_pull(pull.returncode, output)):
@@ -189,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check_parser = commands.add_parser("check", help="refuse a placeholder remote URL")
     check_parser.add_argument("--warn", action="store_true", help="say so, but exit 0")
-    commands.add_parser("pull-if-reachable", help="pull, or say why not (CI)")
+    pull_parser = commands.add_parser("pull-if-reachable", help="pull, or say why not (CI)")
+    pull_parser.add_argument("targets", nargs="*", help="only these DVC-tracked paths")
     commands.add_parser("push-if-reachable", help="push, or say why not (CI)")
     args = parser.parse_args(argv)
     credentials = os.environ.get("CREDENTIALS") or "success"  # unset: no credentials step
     if args.command == "check":
         return check(args.warn)
     if args.command == "pull-if-reachable":
-        return pull_if_reachable(credentials)
+        return pull_if_reachable(credentials, args.targets)
     return push_if_reachable(credentials)
 
 
