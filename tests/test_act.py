@@ -462,6 +462,87 @@ def test_performance_opens_an_issue_on_turned_labels_that_drift_cannot_see(
     assert calls[1].startswith("issue close 12 --comment Recovered: https://github.com/")
 
 
+def with_incoming_files(project: Path) -> None:
+    """data/incoming/ as two CSVs of unequal size (the test split without its target, cut after
+    its first 60% of rows), tracked with DVC and pushed."""
+    test = pd.read_csv(project / "data/prepared/test.csv").drop(columns=["diagnosis"])
+    (project / "data/incoming").mkdir()
+    cut = len(test) * 3 // 5
+    test.iloc[:cut].to_csv(project / "data/incoming/2026-12-06.csv", index=False)
+    test.iloc[cut:].to_csv(project / "data/incoming/2026-12-07.csv", index=False)
+    dvc = str(SHARED_VENV / "bin" / "dvc")
+    run([dvc, "add", "data/incoming"], cwd=project)
+    run([dvc, "push", "--remote", "team"], cwd=project)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "Two batches came in")
+
+
+@pytest.mark.xdist_group("act-setup")
+def test_batch_score_joins_three_shards_into_one_score_run(set_up_project, tmp_path):
+    """batch-score.yml, dispatched with 3 shards and no release: the champion's (the latest
+    release's) model from its release assets, checked against its SHA256SUMS; three shard jobs
+    over the matrix; the join is the file one `make score` run writes with that model, kept in
+    data/predictions/ and pushed to the DVC remote."""
+    project = shared_remote(set_up_project, tmp_path)
+    with_incoming_files(project)
+    # The champion, v1.1.0: a model the pipeline did not build here (the committed one, stamped
+    # with the release's version), and its SHA256SUMS, which lists other files too.
+    released = tmp_path / "v1.1.0"
+    run(
+        [str(SHARED_VENV / "bin" / "python"), "-m", "mlops_actions.release", "build",
+         "--tag", "v1.1.0", "--out", str(released)],
+        cwd=project,
+    )  # fmt: skip
+    model = released / "model.onnx"
+    sums = released / "SHA256SUMS"
+    sums.write_text(
+        f"{hashlib.sha256(model.read_bytes()).hexdigest()}  model.onnx\n{'0' * 64}  metrics.json\n"
+    )
+    stand_ins = {
+        "STUB_GH_LATEST": "v1.1.0",
+        "STUB_GH_MODEL": str(model),
+        "STUB_GH_SHA256SUMS": str(sums),
+    }
+    event = {"inputs": {"release": "", "shards": "3"}, "repository": REPOSITORY}
+    record = tmp_path / "record"
+    result = act(project, "workflow_dispatch", event, "batch-score.yml", record, env=stand_ins)
+    assert result.returncode == 0, result.stdout[-6000:]
+
+    rows = len(pd.read_csv(project / "data/prepared/test.csv"))
+    shards = sorted(path.name for path in (record / "artifacts").glob("batch-shard-*"))
+    assert shards == ["batch-shard-00", "batch-shard-01", "batch-shard-02"]
+    calls = (record / "gh-calls.txt").read_text().splitlines()
+    assert calls[0] == "release view --json tagName --jq .tagName"
+    assert (
+        calls[1:]
+        == ["release download v1.1.0 --pattern model.onnx --pattern SHA256SUMS --dir release"] * 3
+    )
+    kept = record / "artifacts/predictions"
+    [joined] = kept.glob("batch-*.csv")
+    scored_at = pd.read_csv(joined, dtype=str)["scored_at"]
+    assert scored_at.nunique() == 1, "one time for the whole batch"
+    whole = tmp_path / "whole.csv"
+    make(
+        project, "score", INPUT="data/incoming", OUT=str(whole), MODEL=str(model),
+        SCORED_AT=scored_at[0],
+    )  # fmt: skip
+    assert joined.read_bytes() == whole.read_bytes()
+    records = pd.read_csv(joined, dtype={"key": str})
+    assert len(records) == rows and set(records["model_version"]) == {"1.1.0"}
+
+    summary = (kept / "summary.md").read_text()
+    assert summary.startswith(f"## Batch scoring: {rows:,} rows in 3 shard(s)")
+    assert "- **release**: `v1.1.0`" in summary
+    assert f"sha256 `{hashlib.sha256(model.read_bytes()).hexdigest()}`" in summary
+    for label, count in records["label"].value_counts().items():
+        assert f"| {label} | {count:,} |" in summary
+    # data/predictions/ as DVC tracks it after the run, and its content in the team's remote.
+    pointer = yaml.safe_load((kept / "predictions.dvc").read_text())
+    digest = pointer["outs"][0]["md5"]
+    remote = tmp_path / "team-remote"
+    assert (remote / "files/md5" / digest[:2] / digest[2:]).is_file()
+
+
 # The commit an earlier release was staged from: its model carries this commit's version.
 EARLIER_COMMIT = "8f8f4fa3fb8d" + "5" * 28
 

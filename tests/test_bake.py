@@ -27,6 +27,7 @@ COMMON_FILES = {
     "deploy/k8s/overlays/kserve/inferenceservice.yaml",
     "deploy/k8s/overlays/kserve/kustomization.yaml",
     ".github/dependabot.yml",
+    ".github/workflows/batch-score.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/pr-report-comment.yml",
     ".github/workflows/drift.yml",

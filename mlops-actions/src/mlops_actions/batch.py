@@ -369,12 +369,13 @@ class Tally:
             yield table
 
 
-def summary(tally: Tally, shards: int, out: Path) -> str:
+def summary(tally: Tally, shards: int, out: Path, release: str | None = None) -> str:
     """The job summary of a joined batch (markdown)."""
     version, sha256 = tally.model or ("unknown", "unknown")
     lines = [
         f"## Batch scoring: {tally.rows:,} rows in {shards} shard(s)",
         "",
+        *([f"- **release**: `{release}`"] if release else []),
         f"- **model**: version `{version}`, sha256 `{sha256}`",
         f"- **predictions**: `{out}`",
         "",
@@ -426,6 +427,7 @@ def main() -> None:
     parser.add_argument("--join", type=Path, metavar="FOLDER", help="join the shards' records")
     parser.add_argument("--expect-rows", type=int, help="--join: the rows the plan counted")
     parser.add_argument("--summary", type=Path, help="--join: write a markdown summary here")
+    parser.add_argument("--release", help="--join: the release the summary names")
     args = parser.parse_args()
 
     if args.chunk_rows < 1:
@@ -445,7 +447,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tally, shards = join(args.join, args.out, args.expect_rows)
         if args.summary:
-            args.summary.write_text(summary(tally, shards, args.out))
+            args.summary.parent.mkdir(parents=True, exist_ok=True)
+            args.summary.write_text(summary(tally, shards, args.out, args.release))
         print(f"score: {tally.rows:,} rows of {shards} shard(s) -> {args.out}")
         return
     files = csv_files(args.input)

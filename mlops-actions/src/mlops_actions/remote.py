@@ -171,7 +171,7 @@ def pull_if_reachable(credentials: str, targets: list[str] | None = None) -> int
     return 0
 
 
-def push_if_reachable(credentials: str) -> int:
+def push_if_reachable(credentials: str, targets: list[str] | None = None) -> int:
     remote = read_remote()
     if remote is None:
         message = "none is configured here; set one (README) to keep what CI trains"
@@ -183,7 +183,7 @@ def push_if_reachable(credentials: str) -> int:
     if credentials != "success":
         print(annotation("error", NO_CREDENTIALS, f"credentials missing; {SEE_README}"))
         return 1
-    return subprocess.run(["dvc", "push", "--run-cache"]).returncode
+    return subprocess.run(["dvc", "push", "--run-cache", *(targets or [])]).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,14 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     check_parser.add_argument("--warn", action="store_true", help="say so, but exit 0")
     pull_parser = commands.add_parser("pull-if-reachable", help="pull, or say why not (CI)")
     pull_parser.add_argument("targets", nargs="*", help="only these DVC-tracked paths")
-    commands.add_parser("push-if-reachable", help="push, or say why not (CI)")
+    push_parser = commands.add_parser("push-if-reachable", help="push, or say why not (CI)")
+    push_parser.add_argument("targets", nargs="*", help="only these DVC-tracked paths")
     args = parser.parse_args(argv)
     credentials = os.environ.get("CREDENTIALS") or "success"  # unset: no credentials step
     if args.command == "check":
         return check(args.warn)
     if args.command == "pull-if-reachable":
         return pull_if_reachable(credentials, args.targets)
-    return push_if_reachable(credentials)
+    return push_if_reachable(credentials, args.targets)
 
 
 if __name__ == "__main__":
