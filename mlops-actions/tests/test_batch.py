@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -511,3 +512,28 @@ def test_a_missing_shard_is_refused_and_out_stays(project, model_file, data, cap
     assert out.read_text() == "the last good run\n" and leftovers(tmp_path) == []
     with pytest.raises(PipelineError, match="no shard records"):
         run_main("--join", str(tmp_path / "nothing"), "--out", str(out))
+
+
+def test_shards_of_two_models_are_refused(project, model_file, data, capsys, tmp_path):
+    """A shard scored by another release's model (the same columns) is no part of this batch."""
+    other = tmp_path / "other.onnx"
+    model = onnx.load(model_file)
+    for prop in model.metadata_props:
+        if prop.key == "model_version":
+            prop.value = "9.9.9"
+    onnx.save(model, other)
+    plan = planned(project, data, 2, capsys)
+    parts = tmp_path / "parts"
+    entries = json.loads(plan["matrix"])["include"]
+    for entry, scorer in zip(entries, [model_file, other], strict=True):
+        out = parts / f"{entry['shard']}.parquet"
+        score(project, scorer, data, out, "--rows", entry["rows"])
+    out = tmp_path / "joined.parquet"
+    with pytest.raises(PipelineError) as error:
+        run_main("--join", str(parts), "--out", str(out), "--expect-rows", plan["rows"])
+    sha = hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
+    other_sha = hashlib.sha256(other.read_bytes()).hexdigest()[:12]
+    assert str(error.value) == (
+        f"the shards were scored by different models: 1.4.2 ({sha}), 9.9.9 ({other_sha})"
+    )
+    assert not out.exists() and leftovers(tmp_path) == []
