@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SHARED_VENV, TEMPLATE, bake, run
+from conftest import SHARED_VENV, TEMPLATE, bake, load, run
 from matrix import combo_id, matrix
+from mlops_actions.schema import load_schema
 
 COMBOS = matrix()
 # Files every bake has; LICENSE depends on the license answer.
@@ -443,3 +444,64 @@ def test_every_training_job_follows_the_ec2_runner_and_fork_prs_stay_hosted(tmp_
         f"${{{{ {same_repository} && format('ec2-{{0}}-{{1}}', github.run_id, "
         "github.run_attempt) || 'ubuntu-latest' }}"
     )
+
+
+# A job's cell in the README's Actions table: "`job` (environment `name`): `scope: level`, ...".
+JOB_CELL = re.compile(r"^`([\w-]+)`(?: \(environment `([\w-]+)`\))?: (none|`.*`)$")
+
+
+def test_the_readme_actions_table_shows_each_jobs_permissions(baked):
+    """The README's table of workflows lists every job of every workflow with exactly the token
+    permissions (and the environment) its workflow file gives it: `id-token: write` appears where
+    a cloud DVC remote or Cloud Run adds it, and nowhere else."""
+    _, project = baked
+    readme = (project / "README.md").read_text()
+    table = readme.split("## GitHub Actions", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        workflow, cell = re.match(r"^\| `([\w.-]+)` \|.* \| ([^|]+) \|$", line).groups()
+        rows[workflow] = {}
+        for part in cell.split("; "):
+            job, environment, scopes = JOB_CELL.match(part).groups()
+            granted = (
+                {} if scopes == "none" else dict(s.split(": ") for s in scopes[1:-1].split("`, `"))
+            )
+            rows[workflow][job] = (environment, granted)
+    files = {}
+    for path in sorted((project / ".github/workflows").glob("*.yml")):
+        jobs = yaml.safe_load(path.read_text())["jobs"]
+        files[path.name] = {
+            name: (
+                (job.get("environment") or {}).get("name")
+                if isinstance(job.get("environment"), dict)
+                else job.get("environment"),
+                job.get("permissions"),
+            )
+            for name, job in jobs.items()
+        }
+    assert rows == files
+
+
+def test_the_readme_predict_example_is_the_first_row_of_the_starter_data(baked):
+    """The README's `/predict` curl sends the first row the bake's data stage writes, features
+    only, under the schema's names (the served bake's curl answers 200: test_serving.py)."""
+    _, project = baked
+    readme = (project / "README.md").read_text()
+    sent = re.search(r"""-d '(\{"records": .*?\})'$""", readme, re.M | re.S)[1]
+    [record] = json.loads(sent)["records"]
+    datasets = load(project / "src" / project.name.replace("-", "_") / "datasets.py")
+    schema = load_schema(project / "data/schema.yaml")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    frame = datasets.make_dataset(
+        params["data"]["dataset"], params["data"].get("rows", 0), params["base"]["seed"], schema
+    )
+    assert list(record) == list(schema.features)
+    assert record == frame[list(schema.features)].iloc[0].to_dict()
+
+
+def test_the_readme_and_make_help_say_the_same_of_make_test(baked):
+    """`make help` and the README's table of commands describe `make test` in the same words."""
+    _, project = baked
+    helped = re.search(r"^test: ## (.*)$", (project / "Makefile").read_text(), re.M)[1]
+    row = re.search(r"^\| `make test` \| (.*) \|$", (project / "README.md").read_text(), re.M)
+    assert row[1].replace("`", "") == helped

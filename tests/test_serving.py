@@ -42,6 +42,13 @@ def request(url: str, body: dict | None = None) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
+def readme_curl(readme: Path) -> str:
+    """The README's `/predict` curl, its continuation lines joined as bash joins them."""
+    command = re.search(r"^curl -s localhost:8080/predict .*?'$", readme.read_text(), re.M | re.S)
+    assert command, "the README shows no /predict curl"
+    return command[0].replace("\\\n", " ")
+
+
 @pytest.mark.xdist_group("act-setup")
 def test_the_runtime_set_alone_serves_the_model(set_up_project, tmp_path):
     """`make runtime` installs what the image installs; from that venv the server starts, its
@@ -87,6 +94,12 @@ def test_the_runtime_set_alone_serves_the_model(set_up_project, tmp_path):
         metrics = request(f"{base}/metrics")[1].decode()
         assert 'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in metrics
         assert 'model_info{name="act-demo",sha256="' in metrics
+        # The README's curl, as written but for the port: the bake's features and a real row.
+        curl = readme_curl(project / "README.md").replace("localhost:8080", f"127.0.0.1:{port}")
+        done = run(["bash", "-c", f"{curl} --write-out '\\n%{{http_code}}'"], cwd=project)
+        body, _, status = done.stdout.rpartition("\n")
+        assert status == "200", done.stdout
+        assert json.loads(body)["predictions"][0]["label"] == "malignant"  # sklearn's row 0
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
