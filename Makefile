@@ -13,7 +13,7 @@ DEMO_DIR := build/demo
 # A throwaway bake whose pinned dependencies seed the shared test venv.
 SEED_DIR := build/seed
 
-.PHONY: help demo test package lint lint-python lint-workflows docs site links bench bench-serving bump-pins bake-check instance clean
+.PHONY: help demo test release-check package lint lint-python lint-workflows docs site links bench bench-serving bump-pins bake-check instance clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,10 @@ demo: $(VENV)/.installed ## Bake with defaults into build/demo and run its pipel
 
 test: $(VENV)/.mlops-actions ## Run the template's whole test suite
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The template's own release (publish.yml on a v* tag): stdlib only, so it runs before any install.
+release-check: ## Refuse TAG=vX.Y.Z unless every file that names the template's version names it; its CHANGELOG section to build/release-notes.md
+	$(PYTHON) tools/release_check.py "$${TAG:?usage: make release-check TAG=vX.Y.Z}" --notes build/release-notes.md
 
 PACKAGE_DIR := build/package
 package: $(BIN)/uv ## Build the mlops-actions wheel and sdist into build/package (VERSION=X.Y.Z: refuse another version)

@@ -54,12 +54,16 @@ def make(project: Path, *args: str) -> str:
     return done.stdout
 
 
-def write_release_snippets(project: Path) -> None:
+def write_metrics_snippet(project: Path) -> None:
     SNIPPETS.mkdir(parents=True, exist_ok=True)
     tables = [
         line for line in make(project, "metrics").splitlines() if line.startswith("|") or not line
     ]
     (SNIPPETS / "metrics.md").write_text("\n".join(tables).strip() + "\n")
+
+
+def write_release_snippets(project: Path) -> None:
+    write_metrics_snippet(project)
     make(project, "release-assets", "TAG=v1.0.0")
     dist = project / "dist"
     files = sorted(dist.iterdir())
@@ -257,5 +261,11 @@ def api_example() -> None:
 
 
 if __name__ == "__main__":
-    main()
-    api_example()
+    if sys.argv[1:] == ["--metrics-only"]:  # `make metrics` of the first example alone (fast)
+        shutil.rmtree(WORK, ignore_errors=True)
+        example = bake(WORK, **EXAMPLES[FIRST][0])
+        make(example, "setup")
+        write_metrics_snippet(example)
+    else:
+        main()
+        api_example()

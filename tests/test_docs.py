@@ -216,3 +216,17 @@ def test_external_link_check_names_the_broken_link_and_its_page(tmp_path):
     assert f"broken: {base}/gone.html (HTTP 404), linked from guide/index.html" in broken.stdout
     assert "2 external links checked, 1 broken" in broken.stdout
     assert fixed.returncode == 0 and "1 external links checked, 0 broken" in fixed.stdout
+
+
+def test_the_docs_cite_only_files_of_this_repository():
+    """A file of the template's repository named in the docs (`tools/bump_pins.py`,
+    `CHANGELOG.md`) exists: the workflows page cited an `ACTION-PINS.md` that never did."""
+    cited = set()
+    for page in (ROOT / "docs").rglob("*.md"):
+        if "snippets" not in page.parts:
+            text = page.read_text()
+            cited |= set(
+                re.findall(r"`((?:tools|hooks|templates)/[\w./-]+|[A-Z][A-Z-]+\.md)`", text)
+            )
+    missing = sorted(name for name in cited if not (ROOT / name).exists())
+    assert "tools/bump_pins.py" in cited and not missing, missing
