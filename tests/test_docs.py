@@ -230,3 +230,25 @@ def test_the_docs_cite_only_files_of_this_repository():
             )
     missing = sorted(name for name in cited if not (ROOT / name).exists())
     assert "tools/bump_pins.py" in cited and not missing, missing
+
+
+def test_the_deploy_target_help_names_every_file_it_adds(tmp_path):
+    """What `deploy_target` adds to a bake (staging.yml, the deploy action) is named in its help,
+    which options.md shows: the option's help once left staging.yml out."""
+    help_text = yaml.safe_load((ROOT / "cookiecutter.help.yml").read_text())["deploy_target"]
+    prompt = json.loads((ROOT / "cookiecutter.json").read_text())["__prompts__"]["deploy_target"]
+
+    def github_files(answer: str) -> set[str]:
+        project = bake(tmp_path / answer, deploy_target=answer)
+        return {
+            str(p.relative_to(project)) for p in (project / ".github").rglob("*") if p.is_file()
+        }
+
+    added = set.union(*(github_files(a) for a in ("kubernetes", "cloud-run"))) - github_files(
+        "none"
+    )
+    assert added == {".github/workflows/staging.yml", ".github/actions/deploy/action.yml"}
+    for name in added:
+        shown = name.removeprefix(".github/workflows/").removesuffix("/action.yml")
+        assert f"`{shown}`" in help_text or f"`{shown.removeprefix('.github/')}`" in help_text, name
+    assert "staging.yml" in prompt["__prompt__"] and "promote-only" in help_text
