@@ -18,6 +18,7 @@ differ in, so it is walked in the default bake only; the three bakes share one D
 (`dvc cache dir --local`), so the first `make setup` runs the pipeline and the other two restore
 every stage from DVC's run-cache."""
 
+import json
 import os
 import re
 from pathlib import Path
@@ -164,6 +165,14 @@ def test_getting_started_works_as_written(combo, dvc_cache, tmp_path):
     assert (scratch / "churn-model/.cruft.json").exists()  # the page's --no-input bake
     if combo == "default":
         assert any(c.startswith("make drift") for c in walked)
+        # make metrics (make demo's last step) shows ONNX parity with its digits: DVC's default
+        # rounding showed a max_abs_diff of 6.6e-07 as 0.0.
+        shown = run(["make", "--no-print-directory", "metrics"], project, env=env).stdout
+        table = shown.split("| metrics/onnx.json", 1)[0].splitlines()[-2].split("|")
+        row = shown.split("| metrics/onnx.json", 1)[1].splitlines()[0].split("|")
+        column = [name.strip() for name in table].index("max_abs_diff") - 1
+        parity = json.loads((project / "metrics/onnx.json").read_text())["max_abs_diff"]
+        assert parity > 0 and float(row[column]) == pytest.approx(parity, rel=1e-3)
         assert (project / "drift/report.md").exists() and (
             project / "performance/report.md"
         ).exists()

@@ -348,3 +348,20 @@ def test_template_pins_come_from_one_place():
         path.read_text() for path in workflows.glob("*.yml")
     )))  # fmt: skip
     assert used <= set(pins), used - set(pins)
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "cloud-run"])
+def test_make_deliver_names_what_it_needs_as_the_readme_does(target, tmp_path):
+    """`make deliver` without RELEASE stops in one line naming it, and the README's `make deliver`
+    names both variables it requires (the walk-through ran it from the README without RELEASE)."""
+    project = bake(tmp_path, deploy_target=target)
+    digest_image = f"ghcr.io/acme-org/k8s-demo@{DIGEST}"
+    done = run(["make", "--no-print-directory", "deliver", f"IMAGE={digest_image}",
+                f"VENV={SHARED_VENV}"], cwd=project, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "error: IMAGE (--image) and RELEASE (--release) are needed" in done.stderr
+    readme = (project / "README.md").read_text()
+    shown = re.search(r"`make deliver ([^`]*)`", readme)
+    assert shown and "IMAGE=" in shown[1] and "RELEASE=" in shown[1]
+    helped = re.search(r"^deliver: ## (.*)$", (project / "Makefile").read_text(), re.M)[1]
+    assert "IMAGE=" in helped and "RELEASE=" in helped
