@@ -505,3 +505,13 @@ def test_the_readme_and_make_help_say_the_same_of_make_test(baked):
     helped = re.search(r"^test: ## (.*)$", (project / "Makefile").read_text(), re.M)[1]
     row = re.search(r"^\| `make test` \| (.*) \|$", (project / "README.md").read_text(), re.M)
     assert row[1].replace("`", "") == helped
+
+
+def test_the_readme_says_what_make_remote_does_for_this_remote(baked):
+    """On a cloud bake `make remote` lists the remote `.dvc/config` names; only the local remote's
+    is set up by it (the README said "local remote directory" on every bake)."""
+    answers, project = baked
+    row = re.search(r"^\| `make remote` \| (.*) \|$", (project / "README.md").read_text(), re.M)[1]
+    helped = re.search(r"^remote: ## (.*)$", (project / "Makefile").read_text(), re.M)[1]
+    local = answers["dvc_remote"] == "local"
+    assert ("local remote directory" in row) == local == ("local remote directory" in helped)

@@ -252,3 +252,17 @@ def test_the_deploy_target_help_names_every_file_it_adds(tmp_path):
         shown = name.removeprefix(".github/workflows/").removesuffix("/action.yml")
         assert f"`{shown}`" in help_text or f"`{shown.removeprefix('.github/')}`" in help_text, name
     assert "staging.yml" in prompt["__prompt__"] and "promote-only" in help_text
+
+
+def test_the_template_url_is_explained_in_one_place():
+    """`gh:<owner>/cookiecutter-mlops-actions` is explained once, in the README's section that
+    getting-started includes; every other page that shows it links there."""
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("--8<-- [start:template-url]") == 1
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text()
+        if "gh:<owner>/cookiecutter-mlops-actions" in text:
+            assert (
+                '--8<-- "README.md:template-url"' in text
+                or "(getting-started.md#2-bake-your-own-project)" in text
+            ), page.name
