@@ -22,6 +22,7 @@ BENCHMARKS = {
     "serving.py": "HTTP serving: floor, ceiling, our server, FastAPI",
     "intervals.py": "Report intervals: bootstrap cost",
     "batch.py": "Batch scoring: `make score` vs onnxruntime alone",
+    "tune.py": "Tuning: `make tune` vs the same fits in one process",
 }
 
 

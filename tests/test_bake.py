@@ -37,6 +37,7 @@ COMMON_FILES = {
     ".github/workflows/release.yml",
     ".github/workflows/retrain.yml",
     ".github/workflows/rollback.yml",
+    ".github/workflows/tune.yml",
     ".github/zizmor.yml",
     ".dvc/.gitignore",
     ".dvc/config",
@@ -410,6 +411,8 @@ def test_arc_values_fit_the_scale_set_chart_and_name_the_training_runner(tmp_pat
     assert retrain["jobs"]["retrain"]["runs-on"] == scale_set
     report = yaml.safe_load((project / ".github/workflows/pr-report.yml").read_text())
     assert f"'{scale_set}'" in report["jobs"]["report"]["runs-on"]
+    tune = yaml.safe_load((project / ".github/workflows/tune.yml").read_text())
+    assert tune["jobs"]["trial"]["runs-on"] == scale_set
     lint = yaml.safe_load((project / ".github/actionlint.yaml").read_text())
     assert lint["self-hosted-runner"]["labels"] == [scale_set]
 
@@ -444,6 +447,9 @@ def test_every_training_job_follows_the_ec2_runner_and_fork_prs_stay_hosted(tmp_
         f"${{{{ {same_repository} && format('ec2-{{0}}-{{1}}', github.run_id, "
         "github.run_attempt) || 'ubuntu-latest' }}"
     )
+    # An ephemeral runner takes one job: tune.yml's trials, a matrix, stay on GitHub's runners.
+    tune = yaml.safe_load((project / ".github/workflows/tune.yml").read_text())["jobs"]
+    assert tune["trial"]["runs-on"] == "${{ vars.TRAINING_RUNS_ON || 'ubuntu-latest' }}"
 
 
 # A job's cell in the README's Actions table: "`job` (environment `name`): `scope: level`, ...".

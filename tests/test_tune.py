@@ -1,7 +1,10 @@
 """`make tune` on a set-up project: a bad space refused before anything is queued, the candidates
 run as DVC experiments with the real DVC queue, the leaderboard, a second run that reuses them, and
 `make tune-apply` bringing a candidate's hyperparameters into params.yaml. The machinery's own
-tests (mlops-actions/tests/test_tune.py) prove the rule and that the test rows stay unread."""
+tests (mlops-actions/tests/test_tune.py) prove the rule and that the test rows stay unread.
+
+Both tests share one set-up project in their own xdist group ("tune"), so they run beside the act
+runs' group on the other worker instead of after them."""
 
 import json
 import shutil
@@ -9,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import in_venv, make
+from conftest import git, in_venv, make
+from test_act import act, pull_request_event
 
 
 def experiment_names(project: Path) -> set[str]:
@@ -17,10 +21,8 @@ def experiment_names(project: Path) -> set[str]:
     return {name for name in listed if name.startswith("tune-")}
 
 
-@pytest.mark.xdist_group("act-setup")
-def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(
-    set_up_project, tmp_path
-):
+@pytest.mark.xdist_group("tune")
+def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(set_up_project, tmp_path):
     project = Path(shutil.copytree(set_up_project, tmp_path / "project", symlinks=True))
     params_file = project / "params.yaml"
     good = params_file.read_text()
@@ -55,3 +57,53 @@ def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(
     make(project, "tune-apply", EXP=drawn["name"])
     applied = yaml.safe_load(params_file.read_text())["train"]["hyperparameters"]
     assert applied == drawn["hyperparameters"] != plan["candidates"][0]["hyperparameters"]
+
+
+REPORT_MARK = '"CML watermark model-report")'
+LEADERBOARD_MARK = '"CML watermark tune-leaderboard")'
+
+
+@pytest.mark.xdist_group("tune")
+def test_tune_yml_fans_trials_out_and_keeps_one_leaderboard_comment(set_up_project, tmp_path):
+    """A PR labelled `tune` under act: 3 trial jobs (the plan's matrix), a leaderboard job, and one
+    leaderboard comment (CML stand-in, stand-in GitHub API), replaced on a second run while the
+    PR's report comment and a reviewer's comment stay."""
+    project = Path(shutil.copytree(set_up_project, tmp_path / "project", symlinks=True))
+    git(project, "switch", "--quiet", "--create", "search")
+    params_file = project / "params.yaml"
+    params_file.write_text(params_file.read_text().replace("trials: 8", "trials: 3"))
+    git(project, "commit", "--quiet", "--all", "--message", "Three candidates")
+    event = {**pull_request_event("search"), "action": "labeled", "label": {"name": "tune"}}
+    store = tmp_path / "github.json"
+    others = [
+        {"id": 50, "issue": 7, "user": {"login": "reviewer", "type": "User"}, "body": "Tune it?",
+         "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+        {"id": 51, "issue": 7, "user": {"login": "github-actions[bot]", "type": "Bot"},
+         "body": f"## Model report\n\n![](https://cml.dev/watermark.png#x {REPORT_MARK}",
+         "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+    ]  # fmt: skip
+    store.write_text(json.dumps({"comments": others, "pulls": {}}))
+    posted = []
+    for run_number in (1, 2):
+        record = tmp_path / f"record-{run_number}"
+        result = act(
+            project, "pull_request", event, "tune.yml", record,
+            env={"STUB_GITHUB_STORE": str(store)},
+        )  # fmt: skip
+        assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+        plan = json.loads((record / "artifacts/tuning-plan/plan.json").read_text())
+        names = [candidate["name"] for candidate in plan["candidates"]]
+        assert len(names) == 3
+        for name in names:  # one trial job each, its results in its own artifact
+            result_files = record / "artifacts" / name / name
+            assert {p.name for p in result_files.iterdir()} == {"cv.json", "oof.csv"}
+        board = json.loads((record / "artifacts/leaderboard/leaderboard.json").read_text())
+        assert {c["name"] for c in board["candidates"]} == set(names)
+        assert all(c["error"] is None for c in board["candidates"])
+        table = (record / "artifacts/leaderboard/leaderboard.md").read_text()
+        comments = json.loads(store.read_text())["comments"]
+        assert comments[:2] == others, "the reviewer's and the report's comments are untouched"
+        leaderboards = [c for c in comments if LEADERBOARD_MARK in c["body"]]
+        assert len(leaderboards) == 1 and leaderboards[0]["body"].startswith(table)
+        posted.append(leaderboards[0]["id"])
+    assert posted[0] != posted[1]  # the second run's comment replaced the first's

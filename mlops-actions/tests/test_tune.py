@@ -62,7 +62,7 @@ def test_a_bad_space_is_refused_in_one_line_before_any_trial(
 def test_a_family_without_a_space_is_refused(project, params, schema):
     bad = copy.deepcopy(params)
     del bad["tune"]["space"][params["train"]["model"]]
-    with pytest.raises(PipelineError, match=r"no search space for train.model"):
+    with pytest.raises(PipelineError, match=r"no search space for "):
         plan(bad, schema, own(project, "models").make_pipeline, trials=4)
 
 
@@ -99,13 +99,30 @@ def test_candidates_are_drawn_within_the_space_the_same_for_the_same_seed():
 def test_the_plan_starts_with_the_current_settings(project, params, schema):
     chosen = plan(params, schema, own(project, "models").make_pipeline, trials=5)
     current = params["train"]["hyperparameters"]
+    family = params["train"]["model"]
     first, *drawn = chosen["candidates"]
-    assert first == {"name": spaces.name_of(current), "hyperparameters": current, "set": {}}
+    name = spaces.name_of(family, current)
+    assert first == {"name": name, "model": family, "hyperparameters": current}
     assert chosen["current"] == first["name"] and len(drawn) == 4
     assert len({c["name"] for c in chosen["candidates"]}) == 5
+    searched = set(params["tune"]["space"][family])
     for candidate in drawn:
-        assert candidate["hyperparameters"] == {**current, **candidate["set"]}
-        assert candidate["name"] == spaces.name_of(candidate["hyperparameters"])
+        settings = candidate["hyperparameters"]
+        assert {k: v for k, v in settings.items() if k not in searched} == {
+            k: v for k, v in current.items() if k not in searched
+        }
+        assert candidate["name"] == spaces.name_of(family, settings)
+
+
+def test_another_family_starts_from_its_defaults_without_a_reference(project, params, schema):
+    other = next(family for family in params["tune"]["space"] if family != params["train"]["model"])
+    chosen = plan(params, schema, own(project, "models").make_pipeline, 3, family=other)
+    assert chosen["current"] == "" and len(chosen["candidates"]) == 3
+    assert all(c["model"] == other for c in chosen["candidates"])
+    assert all(
+        set(c["hyperparameters"]) <= set(params["tune"]["space"][other])
+        for c in chosen["candidates"]
+    )
 
 
 def test_a_trial_predicts_every_train_row_out_of_fold(project, params, schema, train_test):

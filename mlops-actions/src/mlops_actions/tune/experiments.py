@@ -32,17 +32,29 @@ STAGE = "tune/dvc.yaml:trial"
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def override(name: str, value: Any) -> str:
-    """A `dvc exp run -S` override (Hydra's syntax; `++` adds the key or replaces it)."""
+def _value(value: Any) -> str:
+    """One value in Hydra's override grammar."""
     if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        text = repr(value)
-    else:
-        text = "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return f"++train.hyperparameters.{name}={text}"
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def overrides(plan: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """`dvc exp run -S` overrides (Hydra's syntax) that put the candidate's family and its whole
+    set of hyperparameters in params.yaml, the others removed (`~` deletes, `+` adds: Hydra would
+    otherwise merge into the old set). None for params.yaml's own candidate."""
+    if candidate["name"] == plan.get("current"):
+        return []
+    settings = ", ".join(f"{k}: {_value(v)}" for k, v in candidate["hyperparameters"].items())
+    return [
+        f"train.model={candidate['model']}",
+        "~train.hyperparameters",
+        f"+train.hyperparameters={{{settings}}}",
+    ]
 
 
 def experiments() -> dict[str, dict[str, Any]]:
@@ -71,8 +83,8 @@ def run(plan: dict[str, Any], jobs: int) -> None:
                     continue
                 if state is not None:
                     repo.experiments.remove(exp_names=[name], queue=state == "Queued")
-                overrides = [override(k, v) for k, v in candidate["set"].items()]
-                repo.experiments.run(targets=[STAGE], params=overrides, queue=True, name=name)
+                settings = overrides(plan, candidate)
+                repo.experiments.run(targets=[STAGE], params=settings, queue=True, name=name)
                 queued += 1
             if queued:
                 print(f"tune: running {queued} experiments, {jobs} at a time")
@@ -80,6 +92,48 @@ def run(plan: dict[str, Any], jobs: int) -> None:
                 repo.experiments.run(run_all=True, jobs=jobs)
     except DvcException as err:
         raise PipelineError(f"dvc: {str(err).splitlines()[0]}") from None
+
+
+def run_one(plan: dict[str, Any], name: str, out: Path) -> None:
+    """One candidate in this workspace (tune.yml's trial job, one runner a candidate): its
+    params set as the queue sets them, the stage run, its results copied to `out`."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    chosen = [c for c in plan["candidates"] if c["name"] == name]
+    if not chosen:
+        raise PipelineError(f"{name}: not a candidate of the plan")
+    try:
+        with Repo() as repo:
+            repo.experiments.run(targets=[STAGE], params=overrides(plan, chosen[0]), name=name)
+    except DvcException as err:
+        raise PipelineError(f"dvc: {str(err).splitlines()[0]}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    for result in ("cv.json", "oof.csv"):
+        (out / result).write_bytes((Path("tune") / result).read_bytes())
+    print(f"tune: {name} -> {out}")
+
+
+def _candidate(name: str, cv: dict[str, Any], table: pd.DataFrame) -> Candidate:
+    kind = "confusion" if any(c.startswith("proba_") for c in table.columns) else "predictions"
+    return Candidate(name, cv, rows_from_plots({kind: table}, None))
+
+
+def results(plan: dict[str, Any], folder: Path) -> list[Candidate]:
+    """Each planned candidate's results from `folder`/<name>/ (tune.yml's trial artifacts)."""
+    found = []
+    for planned in plan["candidates"]:
+        name, cv = planned["name"], {"hyperparameters": planned["hyperparameters"]}
+        where = folder / name
+        if not (where / "cv.json").exists() or not (where / "oof.csv").exists():
+            found.append(Candidate(name, cv, error="no result: its trial job failed"))
+            continue
+        found.append(
+            _candidate(
+                name, json.loads((where / "cv.json").read_text()), pd.read_csv(where / "oof.csv")
+            )
+        )
+    return found
 
 
 def candidates(plan: dict[str, Any]) -> list[Candidate]:
@@ -100,8 +154,7 @@ def candidates(plan: dict[str, Any]) -> list[Candidate]:
             continue
         cv = json.loads(dvc.api.read("tune/cv.json", rev=row["rev"]))
         table = pd.read_csv(io.StringIO(dvc.api.read("tune/oof.csv", rev=row["rev"])))
-        kind = "confusion" if any(c.startswith("proba_") for c in table.columns) else "predictions"
-        found.append(Candidate(name, cv, rows_from_plots({kind: table}, None)))
+        found.append(_candidate(name, cv, table))
     return found
 
 
@@ -115,11 +168,13 @@ def board_of(plan: dict[str, Any], found: list[Candidate]) -> Board:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "leaderboard"):
+    for name in ("run", "leaderboard", "trial"):
         command = commands.add_parser(name)
         command.add_argument("--plan", type=Path, default=Path("tune/plan.json"))
         command.add_argument("--jobs", type=int, default=2)
         command.add_argument("--out-dir", type=Path, default=Path("tune"))
+        command.add_argument("--name", help="trial: the candidate to run here")
+        command.add_argument("--results", type=Path, help="leaderboard: <folder>/<name>/ each")
     applying = commands.add_parser("apply")
     applying.add_argument("--exp", help="default: the leaderboard's choice")
     applying.add_argument("--leaderboard", type=Path, default=Path("tune/leaderboard.json"))
@@ -142,9 +197,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.plan.exists():
         raise PipelineError(f"{args.plan}: not found: run make tune first")
     plan = json.loads(args.plan.read_text())
+    if args.command == "trial":
+        run_one(plan, args.name, args.out_dir / args.name)
+        return
     if args.command == "run":
         run(plan, args.jobs)
-    board = board_of(plan, candidates(plan))
+    found = results(plan, args.results) if args.results else candidates(plan)
+    board = board_of(plan, found)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "leaderboard.md").write_text(markdown(board))
     (args.out_dir / "leaderboard.json").write_text(json.dumps(as_json(board), indent=2) + "\n")

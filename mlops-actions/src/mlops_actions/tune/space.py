@@ -75,9 +75,7 @@ def parse(raw: dict[str, Any], family: str) -> Space:
     where = f"tune.space.{family}"
     if family not in raw or not raw[family]:
         named = ", ".join(sorted(raw)) or "none"
-        raise PipelineError(
-            f"{where}: no search space for train.model {family!r} (families with one: {named})"
-        )
+        raise PipelineError(f"{where}: no search space for {family!r} (families with one: {named})")
     space: Space = {}
     for name, spec in raw[family].items():
         if isinstance(spec, list):
@@ -157,7 +155,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def name_of(hyperparameters: dict[str, Any]) -> str:
-    """An experiment's name from its hyperparameters: the same settings, the same name."""
-    digest = hashlib.sha256(json.dumps(hyperparameters, sort_keys=True).encode()).hexdigest()
+def name_of(family: str, hyperparameters: dict[str, Any]) -> str:
+    """An experiment's name from its family and hyperparameters: the same settings, the same
+    name."""
+    settings = {"model": family, "hyperparameters": hyperparameters}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return f"tune-{digest[:8]}"

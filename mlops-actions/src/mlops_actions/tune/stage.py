@@ -29,34 +29,45 @@ def tune_settings(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan(
-    params: dict[str, Any], schema: Any, make_pipeline: MakePipeline, trials: int | None
+    params: dict[str, Any],
+    schema: Any,
+    make_pipeline: MakePipeline,
+    trials: int | None,
+    family: str | None = None,
 ) -> dict[str, Any]:
-    """`trials` candidates (default tune.trials): params.yaml's own settings first, the reference
-    every search is measured against, then trials - 1 drawn from the family's space, each with the
-    full hyperparameters it trains with. Fewer when the space holds fewer."""
+    """`trials` candidates (default tune.trials) of `family` (default train.model): params.yaml's
+    own settings first when the family is its own, the reference every search is measured
+    against, then the rest drawn from the family's space, each with the full hyperparameters it
+    trains with (another family's start from scikit-learn's defaults). Fewer when the space holds
+    fewer."""
     tune = tune_settings(params)
-    family, seed = params["train"]["model"], params["base"]["seed"]
-    current = dict(params["train"]["hyperparameters"] or {})
+    seed, ours = params["base"]["seed"], params["train"]["model"]
+    family = family or ours
+    current = dict(params["train"]["hyperparameters"] or {}) if family == ours else {}
     space = spaces.parse(tune["space"], family)
     spaces.check(
         space, family, lambda hp: make_pipeline(schema, family, {**current, **hp}, seed)[-1]
     )
     gate = gate_from_params(params, schema.task)
     metric = gate.metric if gate else for_task(schema.task)[0].name
-    candidates = [{"name": spaces.name_of(current), "hyperparameters": current, "set": {}}]
-    wanted = trials or tune["trials"]
-    for drawn in spaces.draw(space, wanted - 1, tune["seed"]) if wanted > 1 else []:
-        full = {**current, **drawn}
-        name = spaces.name_of(full)
-        if all(c["name"] != name for c in candidates):
-            candidates.append({"name": name, "hyperparameters": full, "set": drawn})
+    candidates = [_candidate(family, current)] if family == ours else []
+    wanted = (trials or tune["trials"]) - len(candidates)
+    for drawn in spaces.draw(space, wanted, tune["seed"]) if wanted > 0 else []:
+        candidate = _candidate(family, {**current, **drawn})
+        if all(c["name"] != candidate["name"] for c in candidates):
+            candidates.append(candidate)
     return {
         "family": family,
         "metric": metric,
         "folds": tune["folds"],
-        "current": candidates[0]["name"],
+        "current": candidates[0]["name"] if family == ours else "",
         "candidates": candidates,
     }
+
+
+def _candidate(family: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    name = spaces.name_of(family, hyperparameters)
+    return {"name": name, "model": family, "hyperparameters": hyperparameters}
 
 
 def main(make_pipeline: MakePipeline, argv: list[str] | None = None) -> None:
@@ -66,6 +77,7 @@ def main(make_pipeline: MakePipeline, argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     planning = commands.add_parser("plan", help="check the space, draw the candidates")
     planning.add_argument("--trials", type=int, help="default: tune.trials")
+    planning.add_argument("--family", help="default: train.model")
     planning.add_argument("--out", type=Path, required=True)
     trying = commands.add_parser("trial", help="score params.yaml's candidate on the train rows")
     trying.add_argument("--train", type=Path, required=True)
@@ -76,13 +88,12 @@ def main(make_pipeline: MakePipeline, argv: list[str] | None = None) -> None:
     if args.command == "plan":
         if args.trials is not None and not 1 <= args.trials <= 64:
             raise PipelineError(f"TRIALS={args.trials}: choose 1 to 64 candidates")
-        chosen = plan(params, schema, make_pipeline, args.trials)
+        chosen = plan(params, schema, make_pipeline, args.trials, args.family or None)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(chosen, indent=2) + "\n")
-        print(
-            f"tune: {len(chosen['candidates'])} candidates of {chosen['family']}, the current "
-            f"settings ({chosen['current']}) first -> {args.out}"
-        )
+        first = f", the current settings ({chosen['current']}) first" if chosen["current"] else ""
+        count = len(chosen["candidates"])
+        print(f"tune: {count} candidates of {chosen['family']}{first} -> {args.out}")
         return
     tune, settings = tune_settings(params), params["train"]
     pipeline = make_pipeline(
