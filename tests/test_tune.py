@@ -27,7 +27,7 @@ def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(set_up_
     params_file = project / "params.yaml"
     good = params_file.read_text()
     params_file.write_text(good.replace("max_iter: [100, 200, 300]", "max_iter: []"))
-    refused = make(project, "tune", check=False, TRIALS="3")
+    refused = make(project, "tune", check=False, TRIALS="4")
     assert refused.returncode != 0
     assert (
         "tune: tune.space.hist_gradient_boosting.max_iter: an empty list: give at least one value"
@@ -36,21 +36,21 @@ def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(set_up_
     assert experiment_names(project) == set()
     params_file.write_text(good)
 
-    ran = make(project, "tune", TRIALS="3")
+    ran = make(project, "tune", TRIALS="4")
     plan = json.loads((project / "tune/plan.json").read_text())
     names = [candidate["name"] for candidate in plan["candidates"]]
-    assert len(names) == 3 and names[0] == plan["current"]
+    assert len(names) == 4 and names[0] == plan["current"]
     assert experiment_names(project) == set(names)
     board = json.loads((project / "tune/leaderboard.json").read_text())
-    assert [c["error"] for c in board["candidates"]] == [None] * 3
+    assert [c["error"] for c in board["candidates"]] == [None] * 4
     assert {c["name"] for c in board["candidates"]} == set(names)
     assert board["chosen"] in names and board["metric"] == "roc_auc"
     table = (project / "tune/leaderboard.md").read_text()
-    assert table.count("| `tune-") == 3 and "✅ chosen" in table
+    assert table.count("| `tune-") == 4 and "✅ chosen" in table
     assert f"chosen {board['chosen']}" in ran.stdout
 
-    again = make(project, "tune", TRIALS="3")
-    assert again.stdout.count("already ran on this commit") == 3
+    again = make(project, "tune", TRIALS="4")
+    assert again.stdout.count("already ran on this commit") == 4
     assert experiment_names(project) == set(names)
 
     drawn = plan["candidates"][1]
