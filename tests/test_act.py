@@ -464,14 +464,17 @@ def test_performance_opens_an_issue_on_turned_labels_that_drift_cannot_see(
 
 def with_incoming_files(project: Path) -> None:
     """data/incoming/ as two CSVs of unequal size (the test split without its target, cut after
-    its first 60% of rows), tracked with DVC and pushed."""
+    its first 60% of rows), and data/predictions/ holding an earlier batch's records, both
+    tracked with DVC and pushed."""
     test = pd.read_csv(project / "data/prepared/test.csv").drop(columns=["diagnosis"])
     (project / "data/incoming").mkdir()
     cut = len(test) * 3 // 5
     test.iloc[:cut].to_csv(project / "data/incoming/2026-12-06.csv", index=False)
     test.iloc[cut:].to_csv(project / "data/incoming/2026-12-07.csv", index=False)
+    (project / "data/predictions").mkdir()
+    make(project, "score", INPUT="data/incoming/2026-12-06.csv", OUT="data/predictions/earlier.csv")
     dvc = str(SHARED_VENV / "bin" / "dvc")
-    run([dvc, "add", "data/incoming"], cwd=project)
+    run([dvc, "add", "data/incoming", "data/predictions"], cwd=project)
     run([dvc, "push", "--remote", "team"], cwd=project)
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--message", "Two batches came in")
@@ -536,11 +539,13 @@ def test_batch_score_joins_three_shards_into_one_score_run(set_up_project, tmp_p
     assert f"sha256 `{hashlib.sha256(model.read_bytes()).hexdigest()}`" in summary
     for label, count in records["label"].value_counts().items():
         assert f"| {label} | {count:,} |" in summary
-    # data/predictions/ as DVC tracks it after the run, and its content in the team's remote.
+    # data/predictions/ as DVC tracks it after the run: the earlier records and these, in the
+    # team's remote.
     pointer = yaml.safe_load((kept / "predictions.dvc").read_text())
     digest = pointer["outs"][0]["md5"]
-    remote = tmp_path / "team-remote"
-    assert (remote / "files/md5" / digest[:2] / digest[2:]).is_file()
+    listing = tmp_path / "team-remote/files/md5" / digest[:2] / digest[2:]
+    relpaths = {entry["relpath"] for entry in json.loads(listing.read_text())}
+    assert relpaths == {"earlier.csv", joined.name}
 
 
 # The commit an earlier release was staged from: its model carries this commit's version.
