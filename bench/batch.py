@@ -10,11 +10,12 @@ same rows, the session `make score` opens: one `session.run` per chunk of `CHUNK
 on float32 arrays built beforehand from the CSV (not timed). Share = `make score`'s rows/s ÷
 the limit's. The CSVs are deleted after use.
 
-`make score` reads, checks, scores, hashes and writes one chunk after another in one thread: past
-onnxruntime's own time, the larger part is pandas' C parser reading the CSV's numbers, then the
-keys' hashes and the writer. At 10,000 rows the run's fixed cost (schema, session, first chunk)
-dominates. Peak RSS does not grow with the rows: one chunk is held at a time. The machine is
-shared with other work: rates move by a third from one run to the next.
+`make score` reads the next chunk in a thread while it checks, scores, hashes and writes this one
+(pandas' C parser and onnxruntime both release the GIL): past onnxruntime's own time, the larger
+part is pandas' C parser reading the CSV's numbers, then the keys' hashes and the writer. At
+10,000 rows the run's fixed cost (schema, session, first chunk) dominates. Peak RSS does not grow
+with the rows: two chunks are held at a time, the one scored and the one read ahead. The machine
+is shared with other work: rates move by a third from one run to the next.
 """
 
 import importlib

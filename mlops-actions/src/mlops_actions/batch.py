@@ -18,11 +18,12 @@ reader should read `key` as text (pandas: `dtype={"key": str}`): a hash of digit
 lose its leading zeros.
 
 Flat memory: INPUT (a CSV, or every *.csv of a folder by name) is read `--chunk-rows` rows at a
-time by the pipeline's own reading rules (schema.read_csv_chunks, then validate_features), fed
-to the model as export typed it (features.feed), and appended to a file beside OUT that is
-renamed onto OUT once every chunk is scored: a failure leaves OUT as it was, absent or the last
-good run's. Refused in one line naming the file, the column and the data row (1 = the first row
-after the header): a cell a numeric column cannot read, a row without its id, a missing column.
+time by the pipeline's own reading rules (schema.read_csv_chunks, then validate_features), the
+next chunk in a thread while this one is scored, fed to the model as export typed it
+(features.feed), and appended to a file beside OUT that is renamed onto OUT once every chunk is
+scored: a failure leaves OUT as it was, absent or the last good run's. Refused in one line
+naming the file, the column and the data row (1 = the first row after the header): a cell a
+numeric column cannot read, a row without its id, a missing column.
 A target column is not needed, and is ignored when there.
 
 Only the model file and onnxruntime score: no scikit-learn is imported (tests/test_batch.py runs
@@ -44,6 +45,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -233,6 +235,17 @@ def count_rows(path: Path, schema: Schema, chunk_rows: int) -> int:
     return sum(len(chunk) for chunk in read_csv_chunks(path, chunk_rows, first))
 
 
+def read_ahead(items: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """`items`, the next one read in a thread while the caller works on this one: pandas' parser
+    and onnxruntime both release the GIL, so reading the next chunk overlaps scoring this one
+    (bench/batch.py). One item is held ahead; its error comes when it is reached."""
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        ahead = pool.submit(next, items, None)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(next, items, None)
+            yield item
+
+
 def scored(
     files: list[Path],
     model: Model,
@@ -250,9 +263,8 @@ def scored(
             if offset + counted <= rows.start:
                 offset += counted
                 continue
-        for chunk in read_csv_chunks(
-            path, chunk_rows, read_columns(schema), parsed_numbers(schema)
-        ):
+        chunks = read_csv_chunks(path, chunk_rows, read_columns(schema), parsed_numbers(schema))
+        for chunk in read_ahead(chunks):
             first, offset = offset, offset + len(chunk)
             if rows is not None and offset <= rows.start:
                 continue
