@@ -224,3 +224,16 @@ def test_the_leaderboard_chooses_the_simplest_within_noise_of_the_best():
     assert board.chosen == "tune-close"
     table = markdown(board)
     assert "✅ chosen" in table and "tune-failed" in table and "within noise" in table
+
+
+def test_an_interval_that_only_touches_zero_is_not_within_noise():
+    """[-0.0324, +0.0000]: never better in any resample (a real penguins leaderboard's row)."""
+    from mlops_actions.report.intervals import Interval
+    from mlops_actions.tune.leaderboard import within_noise
+
+    assert not within_noise(Interval(-0.0324, 0.0), higher_is_better=True)
+    assert within_noise(Interval(-0.0324, 0.001), higher_is_better=True)
+    assert within_noise(Interval(0.0, 0.0), higher_is_better=True)  # predicted alike
+    assert not within_noise(Interval(0.0, 0.02), higher_is_better=False)  # mae: worse
+    assert within_noise(Interval(-0.001, 0.02), higher_is_better=False)
+    assert not within_noise(None, higher_is_better=True)

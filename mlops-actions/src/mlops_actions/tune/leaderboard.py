@@ -5,7 +5,10 @@ Ranking by the top row of a table picks noise when candidates are close: on a fe
 the best mean is often luck. Every candidate predicted the same training rows out of fold
 (trial.py), so the difference between a candidate and the best is paired: the report's bootstrap
 (report/intervals.py) resamples the same rows for both, and a candidate whose 95% interval of that
-difference spans 0 is *within noise* of the best. The rule, said in the table too: among the
+difference reaches past 0 towards better is *within noise* of the best: it beat the best in more
+than 2.5% of the resamples (or predicted exactly as it did). An interval that only touches 0, as
+[-0.0324, +0.0000] on 238 penguins, means the candidate was never better in any resample: it is
+worse, not within noise. The rule, said in the table too: among the
 candidates within noise of the best (the best included), the one with the smallest ONNX model
 (the simplest: fewer or smaller trees, fewer coefficients), which also serves fastest; ties go to
 the better score. The metric is the PR gate's (`report.gate.metric`), or the task's first.
@@ -20,8 +23,8 @@ from ..report.intervals import Interval, Rows, bootstrap
 
 RULE = (
     "Chosen: among the candidates within noise of the best cross-validated score (their paired "
-    "95% interval against it spans 0), the smallest ONNX model, which serves fastest; ties go to "
-    "the better score. Only the train rows were used: the test split and the holdout stay unseen "
+    "95% interval against it reaches past 0 towards better), the smallest ONNX model, which "
+    "serves fastest; ties go to the better score. Only the train rows were used: the test split and the holdout stay unseen "
     "until `make tune-apply` and `make repro`."
 )
 
@@ -49,6 +52,16 @@ class Board:
     notes: list[str] = field(default_factory=list)
 
 
+def within_noise(delta: Interval | None, higher_is_better: bool) -> bool:
+    """Not distinguishable from the best: the paired interval of (candidate - best) reaches past 0
+    towards better, or both predicted exactly alike."""
+    if delta is None:
+        return False
+    if delta.low == delta.high == 0:
+        return True
+    return delta.high > 0 if higher_is_better else delta.low < 0
+
+
 def rank(candidates: list[Candidate], metric: Metric, current: str = "", seed: int = 0) -> Board:
     """The board: ranked by mean CV score, each compared with the best, the rule applied."""
     scored = [c for c in candidates if not c.error]
@@ -64,7 +77,7 @@ def rank(candidates: list[Candidate], metric: Metric, current: str = "", seed: i
             intervals = bootstrap(best.rows, candidate.rows, [metric.name], seed=seed)
             if intervals.paired:
                 candidate.delta = intervals.delta.get(metric.name)
-        candidate.within_noise = candidate.delta is not None and candidate.delta.spans_zero()
+        candidate.within_noise = within_noise(candidate.delta, metric.higher_is_better)
     close = [c for c in scored if c.within_noise]
     chosen = min(close, key=lambda c: (c.cv.get("onnx_bytes", 0), -sign * c.score(metric.name)))
     return Board(metric, scored + failed, chosen.name, best.name, current)
