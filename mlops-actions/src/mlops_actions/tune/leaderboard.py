@@ -24,8 +24,8 @@ from ..report.intervals import Interval, Rows, bootstrap
 RULE = (
     "Chosen: among the candidates within noise of the best cross-validated score (their paired "
     "95% interval against it reaches past 0 towards better), the smallest ONNX model, which "
-    "serves fastest; ties go to the better score. Only the train rows were used: the test split and the holdout stay unseen "
-    "until `make tune-apply` and `make repro`."
+    "serves fastest; ties go to the better score. Only the train rows were used: the test split "
+    "and the holdout stay unseen until `make tune-apply` and `make repro`."
 )
 
 
