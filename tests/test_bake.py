@@ -44,6 +44,8 @@ COMMON_FILES = {
     ".dvcignore",
     ".gitignore",
     ".python-version",
+    "AGENTS.md",
+    "CLAUDE.md",
     "Makefile",
     "README.md",
     "data/schema.yaml",
@@ -119,6 +121,17 @@ def test_every_make_target_is_in_the_readme(baked):
     readme = (project / "README.md").read_text()
     missing = [name for name in targets if not re.search(rf"make {name}(?![\w-])", readme)]
     assert targets and not missing, missing
+
+
+def test_agents_md_names_only_make_targets(baked):
+    """AGENTS.md tells coding agents what to run: each `make <target>` it names is a target of
+    this bake's Makefile (tests/test_agents.py runs them), and CLAUDE.md only imports it."""
+    _, project = baked
+    targets = re.findall(r"^([a-z][\w-]*):.*## ", (project / "Makefile").read_text(), re.M)
+    named = re.findall(r"`make ([a-z][\w-]*)", (project / "AGENTS.md").read_text())
+    missing = sorted(set(named) - set(targets))
+    assert len(set(named)) >= 10 and not missing, missing
+    assert (project / "CLAUDE.md").read_text() == "@AGENTS.md\n"
 
 
 def test_structured_files_parse(baked):
