@@ -290,6 +290,14 @@ def test_the_templates_own_workflows_pass_the_same_checks():
     assert checked >= 10
 
 
+def test_the_templates_ci_tests_every_python_a_project_can_choose():
+    """ci.yml's `make test` matrix is python_version's choices: a version offered to projects is
+    one the template's whole suite runs on (3.14 was added to both at once)."""
+    ci = yaml.safe_load((TEMPLATE / ".github/workflows/ci.yml").read_text())
+    offered = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+    assert sorted(ci["jobs"]["test"]["strategy"]["matrix"]["python"]) == sorted(offered)
+
+
 # --- make github-check: what GitHub needs, read from each bake's own workflows -----------------
 
 ACT_BIN = TEMPLATE / "tests/act/bin"

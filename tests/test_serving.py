@@ -165,7 +165,8 @@ def test_devcontainer_opens_ready_to_work(baked):
     python_version, project = baked
     config = json.loads((project / ".devcontainer/devcontainer.json").read_text())
     assert config["postCreateCommand"] == "make setup"
-    assert config["image"] == f"mcr.microsoft.com/devcontainers/python:1-{python_version}-bookworm"
+    # The image's major 3: its 3.14 variant came after major 1 stopped (no 1-3.14-bookworm).
+    assert config["image"] == f"mcr.microsoft.com/devcontainers/python:3-{python_version}-bookworm"
     assert (project / ".python-version").read_text().strip() == python_version
 
 
