@@ -94,8 +94,9 @@ lint-workflows: $(VENV)/.installed
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) build
 
-docs: $(VENV)/.installed ## Regenerate the generated docs: options, snippets from bakes, example reports, real-data corpus (slow)
+docs: $(VENV)/.installed ## Regenerate the generated docs and copier.yml: options, snippets from bakes, example reports, real-data corpus (slow)
 	$(BIN)/python docs/options.py
+	$(BIN)/python tools/copier_yml.py
 	$(BIN)/python docs/snippets.py
 	$(BIN)/python docs/examples.py
 	$(BIN)/python docs/corpus.py

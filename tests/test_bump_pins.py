@@ -13,6 +13,7 @@ import pytest
 from conftest import git, load
 
 ROOT = Path(__file__).resolve().parents[1]
+COPIER_YML = ROOT / "tools" / "copier_yml.py"
 TOOL = ROOT / "tools/bump_pins.py"
 TEMPLATE = "{{cookiecutter.project_slug}}"
 bump_pins = load(TOOL)
@@ -63,6 +64,8 @@ def checkout(tmp_path: Path) -> Path:
     root = tmp_path / "template"
     for relative in (
         "cookiecutter.json",
+        "copier.yml",
+        "hooks/pre_gen_project.py",  # copier.yml's refusals come from it
         "pyproject.toml",
         "mlops-actions/pyproject.toml",
         ".github/workflows",
@@ -104,6 +107,9 @@ def sources(
                     files[path],
                 )
             )
+    if repin and (root / "copier.yml").exists():  # generated from the pins just rewritten
+        context = json.loads((root / "cookiecutter.json").read_text())
+        (root / "copier.yml").write_text(load(COPIER_YML).render(context, root))
     current = {
         match["name"]: match["version"]
         for path in bump_pins.package_files(root)
@@ -160,6 +166,9 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
     )
     assert context["__actions"]["setup_uv"].endswith("# v11.0.0")
     assert context["__cml_version"] == "0.21.0"  # the npm registry's dist-tags.latest
+    # copier.yml, generated from cookiecutter.json, is written again with the new pins.
+    assert (checkout / "copier.yml").read_text() == load(COPIER_YML).render(context, checkout)
+    assert f"actions/checkout@{checkout_commit} # v7.2.0" in (checkout / "copier.yml").read_text()
     template_pyproject = (checkout / TEMPLATE / "pyproject.toml").read_text()
     package_pyproject = (checkout / "mlops-actions/pyproject.toml").read_text()
     assert (

@@ -13,6 +13,7 @@ anything is installed. The pins, each kept in one place:
   generated project's pyproject.toml: the newest final, non-yanked release on PyPI; a
   `# bump: below N` comment on the line caps it.
 - uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there).
+- copier.yml (generated from cookiecutter.json by tools/copier_yml.py) is written again with them.
 - npm packages: `__cml_version` in cookiecutter.json (the CML the PR report workflows install with
   `npm install --global @dvcorg/cml@<version>`): the npm registry's `dist-tags.latest`, when it is
   a final release.
@@ -241,6 +242,14 @@ def main() -> None:
         bumps += bump_npm(args.root, files)
     except LookupFailed as error:
         sys.exit(f"bump-pins: {error}")
+    context_file = args.root / "cookiecutter.json"
+    if context_file in files:  # copier.yml holds cookiecutter.json's pins too: written from it
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import copier_yml
+
+        files[args.root / "copier.yml"] = copier_yml.render(
+            json.loads(files[context_file]), args.root
+        )
     for path, text in files.items():
         if text != path.read_text():
             path.write_text(text)
