@@ -21,6 +21,8 @@ RUN_ELSEWHERE = {
     "restore": "test_own_data.py",
     "push": "test_own_data.py",
     "pull": "test_own_data.py",
+    "tune": "test_tune.py",
+    "tune-apply": "test_tune.py",
 }
 # Run by `make setup` (a prerequisite of it), so wherever setup runs.
 RUN_BY_SETUP = {"install"}
