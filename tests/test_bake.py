@@ -434,6 +434,8 @@ def test_arc_values_fit_the_scale_set_chart_and_name_the_training_runner(tmp_pat
     assert f"'{scale_set}'" in report["jobs"]["report"]["runs-on"]
     tune = yaml.safe_load((project / ".github/workflows/tune.yml").read_text())
     assert tune["jobs"]["trial"]["runs-on"] == scale_set
+    batch = yaml.safe_load((project / ".github/workflows/batch-score.yml").read_text())
+    assert batch["jobs"]["score"]["runs-on"] == scale_set
     lint = yaml.safe_load((project / ".github/actionlint.yaml").read_text())
     assert lint["self-hosted-runner"]["labels"] == [scale_set]
 
@@ -469,8 +471,10 @@ def test_every_training_job_follows_the_ec2_runner_and_fork_prs_stay_hosted(tmp_
         "github.run_attempt) || 'ubuntu-latest' }}"
     )
     # An ephemeral runner takes one job: tune.yml's trials, a matrix, stay on GitHub's runners.
+    hosted = "${{ vars.TRAINING_RUNS_ON || 'ubuntu-latest' }}"
     tune = yaml.safe_load((project / ".github/workflows/tune.yml").read_text())["jobs"]
-    assert tune["trial"]["runs-on"] == "${{ vars.TRAINING_RUNS_ON || 'ubuntu-latest' }}"
+    batch = yaml.safe_load((project / ".github/workflows/batch-score.yml").read_text())["jobs"]
+    assert tune["trial"]["runs-on"] == batch["score"]["runs-on"] == hosted
 
 
 # A job's cell in the README's Actions table: "`job` (environment `name`): `scope: level`, ...".
