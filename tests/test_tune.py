@@ -3,8 +3,9 @@ run as DVC experiments with the real DVC queue, the leaderboard, a second run th
 `make tune-apply` bringing a candidate's hyperparameters into params.yaml. The machinery's own
 tests (mlops-actions/tests/test_tune.py) prove the rule and that the test rows stay unread.
 
-Both tests share one set-up project in their own xdist group ("tune"), so they run beside the act
-runs' group on the other worker instead of after them."""
+Both tests share one set-up project of their own (`Tune Demo`: its own package name in the shared
+venv, which the act runs' `make install` re-points to act's workspace) in their own xdist group
+("tune"), so they run beside the act runs' group on the other worker instead of after them."""
 
 import json
 import shutil
@@ -12,8 +13,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, in_venv, make
+from conftest import OWNER_REPO, bake, git, in_venv, make
 from test_act import act, pull_request_event
+
+
+@pytest.fixture(scope="session")
+def tune_project(tmp_path_factory) -> Path:
+    """A default bake after `make setup`, with an origin that looks like GitHub's (as conftest's
+    set_up_project, under another name)."""
+    root = tmp_path_factory.mktemp("tune-origin")
+    project = bake(root, project_name="Tune Demo")
+    make(project, "setup", DVC_REMOTE_DIR=str(root / "local-remote"))
+    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return project
 
 
 def experiment_names(project: Path) -> set[str]:
@@ -22,8 +35,9 @@ def experiment_names(project: Path) -> set[str]:
 
 
 @pytest.mark.xdist_group("tune")
-def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(set_up_project, tmp_path):
-    project = Path(shutil.copytree(set_up_project, tmp_path / "project", symlinks=True))
+def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(tune_project, tmp_path):
+    project = Path(shutil.copytree(tune_project, tmp_path / "project", symlinks=True))
+    make(project, "install")  # this copy's code, whatever an act run installed last
     params_file = project / "params.yaml"
     good = params_file.read_text()
     params_file.write_text(good.replace("max_iter: [100, 200, 300]", "max_iter: []"))
@@ -64,11 +78,11 @@ LEADERBOARD_MARK = '"CML watermark tune-leaderboard")'
 
 
 @pytest.mark.xdist_group("tune")
-def test_tune_yml_fans_trials_out_and_keeps_one_leaderboard_comment(set_up_project, tmp_path):
+def test_tune_yml_fans_trials_out_and_keeps_one_leaderboard_comment(tune_project, tmp_path):
     """A PR labelled `tune` under act: 3 trial jobs (the plan's matrix), a leaderboard job, and one
     leaderboard comment (CML stand-in, stand-in GitHub API), replaced on a second run while the
     PR's report comment and a reviewer's comment stay."""
-    project = Path(shutil.copytree(set_up_project, tmp_path / "project", symlinks=True))
+    project = Path(shutil.copytree(tune_project, tmp_path / "project", symlinks=True))
     git(project, "switch", "--quiet", "--create", "search")
     params_file = project / "params.yaml"
     params_file.write_text(params_file.read_text().replace("trials: 8", "trials: 3"))
