@@ -41,7 +41,7 @@ from .params import load_params
 from .project import load_project
 from .report.compare import fmt, span
 from .report.intervals import Interval, bootstrap, rows_of
-from .schema import Schema, load_schema, read_csv
+from .schema import Schema, csv_files, load_schema, read_csv
 from .split import record_keys
 
 PROBABILITY_PREFIX = "proba_"
@@ -81,14 +81,7 @@ class Outcome:
 
 
 def prediction_files(source: Path) -> list[Path]:
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix in PREDICTION_SUFFIXES)
-        if not files:
-            raise PipelineError(f"{source}: no prediction files (*.csv, *.parquet, *.jsonl)")
-        return files
-    if not source.is_file():
-        raise PipelineError(f"{source}: file not found")
-    return [source]
+    return csv_files(source, PREDICTION_SUFFIXES, "no prediction files (*.csv, *.parquet, *.jsonl)")
 
 
 def records_from_logs(path: Path, schema: Schema) -> pd.DataFrame:
@@ -151,14 +144,8 @@ def read_predictions(source: Path, schema: Schema) -> pd.DataFrame:
 
 def read_labels(source: Path, schema: Schema) -> pd.DataFrame:
     """key and actual of every labels CSV in `source` (a file or a folder)."""
-    if source.is_dir():
-        files = sorted(source.glob("*.csv"))
-        if not files:
-            raise PipelineError(f"{source}: no labels (*.csv)")
-        return pd.concat([labels_of(path, schema) for path in files], ignore_index=True)
-    if not source.is_file():
-        raise PipelineError(f"{source}: file not found")
-    return labels_of(source, schema)
+    files = csv_files(source, none="no labels (*.csv)")
+    return pd.concat([labels_of(path, schema) for path in files], ignore_index=True)
 
 
 def labels_of(path: Path, schema: Schema) -> pd.DataFrame:

@@ -118,13 +118,16 @@ def load_frame(path: Path, schema: Schema) -> pd.DataFrame:
     return validate(read_csv(path), schema, source=str(path))
 
 
-def csv_files(source: Path) -> list[Path]:
-    """A batch's files: the CSV `source`, or every *.csv in the folder `source`, by name."""
+def csv_files(
+    source: Path, suffixes: Sequence[str] = (".csv",), none: str = "no CSV files in it"
+) -> list[Path]:
+    """A batch's files: the file `source`, or every file of the folder `source` whose suffix is
+    one of `suffixes` (CSV by default), by name; `none` says what an empty folder lacks."""
     source = Path(source)
     if source.is_dir():
-        files = sorted(source.glob("*.csv"))
+        files = sorted(path for suffix in suffixes for path in source.glob(f"*{suffix}"))
         if not files:
-            raise SchemaError(f"{source}: no CSV files in it")
+            raise SchemaError(f"{source}: {none}")
         return files
     if not source.exists():
         raise SchemaError(f"{source}: file not found")
