@@ -77,19 +77,24 @@ def starter(project, params, schema) -> pd.DataFrame:
     return validate(raw, schema, source=data["dataset"])
 
 
-@pytest.fixture(scope="session")
-def train_test(starter, params, schema) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The train and test splits the project's prepare stage makes of its starter data (the
-    package's split, with the project's seed and shares), made in memory."""
-    frame = starter
+def split_as_prepare(frame: pd.DataFrame, schema: Schema, params: dict):
+    """`frame` split as the project's prepare stage splits it (the package's split, with the
+    project's seed and shares)."""
     prepare = params["prepare"]
-    parts = split(
-        frame,
-        schema,
-        params["base"]["seed"],
-        test_size=prepare["test_size"],
-        holdout_size=prepare["holdout_size"],
-    )
+    shares = {"test_size": prepare["test_size"], "holdout_size": prepare["holdout_size"]}
+    return split(frame, schema, params["base"]["seed"], **shares)
+
+
+@pytest.fixture(scope="session")
+def parts(starter, params, schema):
+    """The train, test and holdout parts the prepare stage makes of the starter data, made in
+    memory."""
+    return split_as_prepare(starter, schema, params)
+
+
+@pytest.fixture(scope="session")
+def train_test(parts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and test splits of the starter data (`parts`)."""
     return parts.train, parts.test
 
 

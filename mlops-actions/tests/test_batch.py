@@ -35,7 +35,7 @@ from mlops_actions.schema import (
     validate,
     validate_features,
 )
-from mlops_actions.split import record_keys, split
+from mlops_actions.split import record_keys
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAD = ["key", "model_version", "model_sha256", "scored_at"]
@@ -63,12 +63,7 @@ def score(project: Path, model: Path, source: Path, out: Path, *options: str) ->
     """`make score` as the Makefile runs it, in this process."""
     argv = ["--input", str(source), "--out", str(out), "--model", str(model)]
     argv += ["--schema", str(project / "data/schema.yaml"), *options]
-    old = sys.argv
-    sys.argv = ["mlops_actions.batch", *argv]
-    try:
-        batch.main()
-    finally:
-        sys.argv = old
+    run_main(*argv)
 
 
 def read_records(out: Path, model: Path) -> pd.DataFrame:
@@ -124,7 +119,7 @@ def test_records_are_onnxruntime_on_the_same_rows(
     )
 
 
-def test_keys_are_the_split_s_keys(project, model_file, data, starter, schema, params, tmp_path):
+def test_keys_are_the_split_s_keys(project, model_file, data, starter, parts, schema, tmp_path):
     """A record's key is the key its row is split by: predictions join the split (and the labels
     that come back) on it, whether the batch holds the target or not."""
     out = tmp_path / "predictions.parquet"
@@ -132,14 +127,6 @@ def test_keys_are_the_split_s_keys(project, model_file, data, starter, schema, p
     keys = read_records(out, model_file)["key"]
     assert keys.tolist() == record_keys(starter, schema).tolist()
     assert keys.str.fullmatch(r"[0-9a-f]{16}").all() or schema.id is not None
-    prepare = params["prepare"]
-    parts = split(
-        starter,
-        schema,
-        params["base"]["seed"],
-        test_size=prepare["test_size"],
-        holdout_size=prepare["holdout_size"],
-    )
     holdout_keys = set(record_keys(parts.holdout, schema))
     assert holdout_keys and holdout_keys <= set(keys)
 

@@ -18,21 +18,15 @@ from mlops_actions.evaluate import score
 from mlops_actions.export import convert
 from mlops_actions.release import promote
 from mlops_actions.report.intervals import bootstrap, rows_of
-from mlops_actions.split import split
 
-
-def parts_of(frame, schema, params):
-    """`frame` split as the prepare stage splits it."""
-    prepare = params["prepare"]
-    shares = {"test_size": prepare["test_size"], "holdout_size": prepare["holdout_size"]}
-    return split(frame, schema, params["base"]["seed"], **shares)
+from .conftest import split_as_prepare
 
 
 @pytest.fixture(scope="session")
 def grown(starter, params, schema):
     """The starter data before and after 15% more rows are appended, each split as prepare does."""
     before = starter.iloc[: int(len(starter) * 0.85)]
-    return parts_of(before, schema, params), parts_of(starter, schema, params)
+    return split_as_prepare(before, schema, params), split_as_prepare(starter, schema, params)
 
 
 def exported(train, frame, schema, params) -> tuple[object, bytes]:
@@ -147,7 +141,7 @@ def test_a_release_worse_than_the_champion_on_the_holdout_is_refused(
     tmp_path, monkeypatch, project, starter, schema, params, good_and_bad
 ):
     good, bad = good_and_bad
-    holdout = parts_of(starter, schema, params).holdout
+    holdout = split_as_prepare(starter, schema, params).holdout
     root = release_folder(
         tmp_path, project, holdout, schema, champion_model=good, challenger_model=bad
     )
@@ -183,7 +177,7 @@ def test_a_release_better_than_the_champion_is_promoted(
     tmp_path, monkeypatch, project, starter, schema, params, good_and_bad
 ):
     good, bad = good_and_bad
-    holdout = parts_of(starter, schema, params).holdout
+    holdout = split_as_prepare(starter, schema, params).holdout
     root = release_folder(
         tmp_path, project, holdout, schema, champion_model=bad, challenger_model=good
     )
@@ -201,7 +195,7 @@ def test_a_champion_that_cannot_read_this_data_falls_back_to_its_own_metrics(
 ):
     good, _ = good_and_bad
     first = next(iter(schema.features))
-    holdout = parts_of(starter, schema, params).holdout
+    holdout = split_as_prepare(starter, schema, params).holdout
     root = release_folder(
         tmp_path, project, holdout, schema, champion_model=good, challenger_model=good
     )

@@ -12,19 +12,14 @@ import pytest
 
 from mlops_actions import champion, performance
 from mlops_actions.export import convert
-from mlops_actions.split import record_keys, split
+from mlops_actions.split import record_keys
 
 PROBA = performance.PROBABILITY_PREFIX
 
 
 @pytest.fixture(scope="session")
-def served(train, starter, schema, params):
+def served(train, parts, schema, params):
     """The project's model (exported) and rows it never trained on: the holdout and test split."""
-    prepare = params["prepare"]
-    parts = split(
-        starter, schema, params["base"]["seed"],
-        test_size=prepare["test_size"], holdout_size=prepare["holdout_size"],
-    )  # fmt: skip
     model = train(parts.train, schema, params["train"], params["base"]["seed"])
     onnx_model = convert(model, schema, model_version="1.2.0", git_sha="0" * 40)
     unseen = pd.concat([parts.test, parts.holdout])
