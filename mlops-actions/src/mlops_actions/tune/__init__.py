@@ -7,6 +7,8 @@ honestly.
   stage, run inside each experiment), with its fit time and its ONNX size and latency.
 - leaderboard.py: the candidates ranked, each compared with the best by a paired bootstrap over
   the same out-of-fold rows, and the rule that chooses among those within noise.
+- stage.py: the project's `stages/tune.py` hands it `make_pipeline`: the plan (the space checked,
+  the candidates drawn) and one trial.
 - experiments.py (`python -m mlops_actions.tune`): queues the experiments, runs the queue, reads
   their results back, and applies the chosen one.
 """

@@ -17,6 +17,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import pandas as pd
 
 from ..errors import PipelineError
 from ..metrics import METRICS
-from ..report.intervals import rows_from_plots
+from ..report.intervals import PROBABILITY_PREFIX, rows_from_plots
 from .leaderboard import Board, Candidate, as_json, markdown, rank
 
 STAGE = "tune/dvc.yaml:trial"
@@ -64,50 +66,51 @@ def experiments() -> dict[str, dict[str, Any]]:
     return {row["Experiment"]: row for row in dvc.api.exp_show() if row.get("Experiment")}
 
 
+@contextmanager
+def dvc_repo() -> Iterator[Any]:
+    """DVC's Repo of this project; DVC's own errors as one line."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo() as repo:
+            yield repo
+    except DvcException as err:
+        raise PipelineError(f"dvc: {str(err).splitlines()[0]}") from None
+
+
 def run(plan: dict[str, Any], jobs: int) -> None:
     """Queue the candidates that have not run on this commit, then run the queue and wait. One
     process and one Repo for all of it: each `dvc exp run --queue` started alone costs DVC's
     start-up again (about 3 s a candidate here)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     known = experiments()
-    try:
-        with Repo() as repo:
-            queued = 0
-            for candidate in plan["candidates"]:
-                name = candidate["name"]
-                state = known.get(name, {}).get("State")
-                if state == "Success":
-                    print(f"tune: {name} already ran on this commit")
-                    continue
-                if state is not None:
-                    repo.experiments.remove(exp_names=[name], queue=state == "Queued")
-                settings = overrides(plan, candidate)
-                repo.experiments.run(targets=[STAGE], params=settings, queue=True, name=name)
-                queued += 1
-            if queued:
-                print(f"tune: running {queued} experiments, {jobs} at a time")
-                os.environ.update(ONE_THREAD)  # the queue's workers start from this process
-                repo.experiments.run(run_all=True, jobs=jobs)
-    except DvcException as err:
-        raise PipelineError(f"dvc: {str(err).splitlines()[0]}") from None
+    with dvc_repo() as repo:
+        queued = 0
+        for candidate in plan["candidates"]:
+            name = candidate["name"]
+            state = known.get(name, {}).get("State")
+            if state == "Success":
+                print(f"tune: {name} already ran on this commit")
+                continue
+            if state is not None:
+                repo.experiments.remove(exp_names=[name], queue=state == "Queued")
+            settings = overrides(plan, candidate)
+            repo.experiments.run(targets=[STAGE], params=settings, queue=True, name=name)
+            queued += 1
+        if queued:
+            print(f"tune: running {queued} experiments, {jobs} at a time")
+            os.environ.update(ONE_THREAD)  # the queue's workers start from this process
+            repo.experiments.run(run_all=True, jobs=jobs)
 
 
 def run_one(plan: dict[str, Any], name: str, out: Path) -> None:
     """One candidate in this workspace (tune.yml's trial job, one runner a candidate): its
     params set as the queue sets them, the stage run, its results copied to `out`."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     chosen = [c for c in plan["candidates"] if c["name"] == name]
     if not chosen:
         raise PipelineError(f"{name}: not a candidate of the plan")
-    try:
-        with Repo() as repo:
-            repo.experiments.run(targets=[STAGE], params=overrides(plan, chosen[0]), name=name)
-    except DvcException as err:
-        raise PipelineError(f"dvc: {str(err).splitlines()[0]}") from None
+    with dvc_repo() as repo:
+        repo.experiments.run(targets=[STAGE], params=overrides(plan, chosen[0]), name=name)
     out.mkdir(parents=True, exist_ok=True)
     for result in ("cv.json", "oof.csv"):
         (out / result).write_bytes((Path("tune") / result).read_bytes())
@@ -115,7 +118,8 @@ def run_one(plan: dict[str, Any], name: str, out: Path) -> None:
 
 
 def _candidate(name: str, cv: dict[str, Any], table: pd.DataFrame) -> Candidate:
-    kind = "confusion" if any(c.startswith("proba_") for c in table.columns) else "predictions"
+    probabilities = any(c.startswith(PROBABILITY_PREFIX) for c in table.columns)
+    kind = "confusion" if probabilities else "predictions"
     return Candidate(name, cv, rows_from_plots({kind: table}, None))
 
 
