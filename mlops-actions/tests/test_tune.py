@@ -7,6 +7,7 @@ import shutil
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -237,3 +238,27 @@ def test_an_interval_that_only_touches_zero_is_not_within_noise():
     assert not within_noise(Interval(0.0, 0.02), higher_is_better=False)  # mae: worse
     assert within_noise(Interval(-0.001, 0.02), higher_is_better=False)
     assert not within_noise(None, higher_is_better=True)
+
+
+def test_a_trial_job_that_left_no_result_is_listed_as_failed(tmp_path):
+    """tune.yml's leaderboard job reads one folder per candidate; a trial job that failed left
+    none: the candidate is listed as failed, last, and the others still rank."""
+    from mlops_actions.tune.experiments import board_of, results
+
+    generator = np.random.default_rng(1)
+    actual = generator.normal(size=200)
+    plan = {"metric": "mae", "current": "tune-a", "candidates": []}
+    for name, noise in (("tune-a", 0.5), ("tune-b", 1.5), ("tune-c", 0.5)):
+        plan["candidates"].append({"name": name, "model": "m", "hyperparameters": {"x": noise}})
+        if name == "tune-c":
+            continue  # its trial job failed: no artifact
+        folder = tmp_path / name
+        folder.mkdir()
+        predicted = actual + generator.normal(scale=noise, size=200)
+        cv = _candidate(name, predicted, actual, size=100).cv
+        (folder / "cv.json").write_text(json.dumps(cv))
+        pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(folder / "oof.csv", index=False)
+    board = board_of(plan, results(plan, tmp_path))
+    assert [c.name for c in board.candidates] == ["tune-a", "tune-b", "tune-c"]
+    assert board.candidates[-1].error == "no result: its trial job failed"
+    assert board.chosen == "tune-a" and "❌" in markdown(board)
