@@ -257,7 +257,9 @@ def test_a_trial_job_that_left_no_result_is_listed_as_failed(tmp_path):
         predicted = actual + generator.normal(scale=noise, size=200)
         cv = _candidate(name, predicted, actual, size=100).cv
         (folder / "cv.json").write_text(json.dumps(cv))
-        pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(folder / "oof.csv", index=False)
+        pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(
+            folder / "oof.csv", index=False
+        )
     board = board_of(plan, results(plan, tmp_path))
     assert [c.name for c in board.candidates] == ["tune-a", "tune-b", "tune-c"]
     assert board.candidates[-1].error == "no result: its trial job failed"
