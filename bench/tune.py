@@ -7,9 +7,10 @@ export and its latency):
 
 - **limit**: one Python process, scikit-learn imported once, the 8 trials one after another
   (mlops_actions.tune.trial, what each experiment's stage runs);
-- **make tune JOBS=1**: the 8 as DVC experiments, queued and run one at a time: the limit plus
-  what DVC's queue, a temporary workspace and a process per trial add;
-- **make tune JOBS=2**: the same, two at a time on the 2 cores.
+- **make tune JOBS=1**: the 8 as DVC experiments: the limit plus what `make tune` adds on top
+  (its Python start and imports, the plan, one forked worker scoring the trials while this
+  process records each with `dvc exp save`, the workspace put back, the leaderboard);
+- **make tune JOBS=2**: the same, two workers on the 2 cores.
 
 Each `make tune` starts with no experiments and no run-cache, so every candidate runs. Wall
 times, one run each; on this shared machine they vary by 30-50% between runs, so compare the

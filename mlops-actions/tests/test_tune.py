@@ -5,6 +5,7 @@ import copy
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,223 @@ def test_a_trial_job_that_left_no_result_is_listed_as_failed(tmp_path):
     assert [c.name for c in board.candidates] == ["tune-a", "tune-b", "tune-c"]
     assert board.candidates[-1].error == "no result: its trial job failed"
     assert board.chosen == "tune-a" and "❌" in markdown(board)
+
+
+def _work(candidate: dict) -> tuple[dict, pd.DataFrame]:
+    """A stand-in for the scikit-learn trial (stage.score_candidate): the pool and the recording
+    are under test here, not the fit. x < 0 raises, as a value scikit-learn refuses would."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    x = candidate["hyperparameters"]["x"]
+    if x < 0:
+        raise ValueError(f"x={x} refused\nand a second line")
+    threads = {pool["num_threads"] for pool in threadpool_info()}
+    cv = {"hyperparameters": candidate["hyperparameters"], "cv": {"mae": {"mean": x, "std": 0.1}},
+          "pid": os.getpid(), "threads": sorted(threads)}  # fmt: skip
+    return cv, pd.DataFrame({"actual": [0.0, 1.0, 2.0], "predicted": [x, 1.0 + x, 2.0]})
+
+
+def _planned(*values: float) -> dict:
+    candidates = [
+        {"name": f"tune-{index}", "model": "m", "hyperparameters": {"x": value}}
+        for index, value in enumerate(values)
+    ]
+    return {"metric": "mae", "current": "tune-0", "candidates": candidates}
+
+
+def test_the_pool_runs_every_candidate_in_forked_one_thread_workers():
+    import os
+
+    from mlops_actions.tune import pool
+
+    plan = _planned(0.1, -1.0, 0.2, 0.3)
+    ran = {
+        c["name"]: (result, error) for c, result, error in pool.trials(_work, plan["candidates"], 2)
+    }
+    assert set(ran) == {"tune-0", "tune-1", "tune-2", "tune-3"}
+    assert ran["tune-1"] == (None, "ValueError: x=-1.0 refused")
+    pids = {result[0]["pid"] for result, _ in ran.values() if result}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert all(result[0]["threads"] in ([], [1]) for result, _ in ran.values() if result)
+    assert ran["tune-3"][0][0]["cv"]["mae"]["mean"] == 0.3
+
+
+def _git(where, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", *args], cwd=where, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def dvc_project(tmp_path_factory):
+    """The least a project needs for make tune's recording: git, DVC, a prepare stage that wrote
+    data/prepared/train.csv, params.yaml's train section and tune/dvc.yaml's trial stage."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("dvc-project")
+    _git(root, "init", "--quiet", "--initial-branch", "main")
+    _git(root, "config", "user.email", "t@example.com")
+    _git(root, "config", "user.name", "t")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    subprocess.run([dvc, "init", "--quiet"], cwd=root, check=True)
+    (root / "params.yaml").write_text("train:\n  model: m\n  hyperparameters:\n    x: 0.1\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  prepare:\n    cmd: mkdir -p data/prepared && echo a,b > data/prepared/train.csv"
+        "\n    outs:\n      - data/prepared/train.csv\n"
+    )
+    (root / "tune").mkdir()
+    (root / "tune/dvc.yaml").write_text(
+        "stages:\n  trial:\n    cmd: echo the stage runs in make tune's pool\n"
+        "    deps:\n      - ../data/prepared/train.csv\n"
+        "    params:\n      - ../params.yaml:\n          - train\n"
+        "    outs:\n      - oof.csv:\n          cache: false\n"
+        "    metrics:\n      - cv.json:\n          cache: false\n"
+    )
+    (root / ".gitignore").write_text("tune/plan.json\n")
+    subprocess.run([dvc, "repro", "--quiet", "dvc.yaml:prepare"], cwd=root, check=True)
+    _git(root, "add", "--all")
+    _git(root, "commit", "--quiet", "--message", "A project")
+    return root
+
+
+@pytest.fixture
+def in_dvc_project(dvc_project, tmp_path, monkeypatch):
+    """A copy of dvc_project (its own experiments) as the working directory."""
+    project = Path(shutil.copytree(dvc_project, tmp_path / "project", symlinks=True))
+    monkeypatch.chdir(project)
+    return project
+
+
+def _workspace(project) -> dict:
+    return {
+        path: (project / path).read_bytes() if (project / path).exists() else None
+        for path in ("params.yaml", "tune/dvc.lock", "tune/cv.json", "tune/oof.csv")
+    }
+
+
+def test_search_records_each_candidate_as_an_experiment_and_runs_it_once(in_dvc_project):
+    from dvc.repo import Repo
+
+    from mlops_actions.tune import experiments
+
+    project = in_dvc_project
+    (project / "params.yaml").write_text(
+        "train:\n  model: m\n  hyperparameters:\n    x: 0.1\n# mine\n"
+    )
+    before, status = _workspace(project), _git(project, "status", "--porcelain")
+    plan = _planned(0.1, -1.0, 0.3)
+    found = experiments.search(plan, 2, _work)
+    assert [c.name for c in found] == ["tune-0", "tune-1", "tune-2"]
+    assert found[1].error == "failed: ValueError: x=-1.0 refused"
+    assert not found[0].error and not found[2].error
+    assert _workspace(project) == before and _git(project, "status", "--porcelain") == status
+    with Repo() as repo:
+        saved = dict(next(iter(repo.experiments.ls().values())))
+        assert set(saved) == {"tune-0", "tune-2"}
+        files = repo.scm.get_fs(saved["tune-2"])
+        params = yaml.safe_load(files.read_text("params.yaml"))
+        assert params["train"] == {"model": "m", "hyperparameters": {"x": 0.3}}
+        assert json.loads(files.read_text("tune/cv.json"))["cv"]["mae"]["mean"] == 0.3
+        assert "x: 0.3" in files.read_text("tune/dvc.lock")
+        assert "# mine" in repo.scm.get_fs(saved["tune-0"]).read_text("params.yaml")
+
+    ran = project.parent / "ran"  # each trial leaves its name: the workers are other processes
+    ran.mkdir()
+
+    def counted(candidate: dict) -> tuple[dict, pd.DataFrame]:
+        (ran / candidate["name"]).touch()
+        return _work(candidate)
+
+    again = experiments.search(plan, 2, counted)
+    assert [p.name for p in ran.iterdir()] == ["tune-1"]  # the failed one only
+    assert [c.error for c in again] == ["", "failed: ValueError: x=-1.0 refused", ""]
+    assert again[2].cv == found[2].cv
+    assert _workspace(project) == before
+    board = experiments.saved(plan)
+    assert board["tune-1"].error.startswith("no experiment on this commit")
+
+
+def test_ctrl_c_while_recording_puts_the_workspace_back_and_stops_the_workers(
+    in_dvc_project, monkeypatch
+):
+    import multiprocessing
+
+    from mlops_actions.tune import experiments
+
+    project = in_dvc_project
+    before = _workspace(project)
+    record = experiments.record
+
+    def interrupted(stage, plan, candidate, result):
+        record(stage, plan, candidate, result)  # the workspace holds the candidate's files now
+        assert _workspace(project) != before
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments, "record", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.search(_planned(0.1, 0.2, 0.3, 0.4), 2, _work)
+    assert _workspace(project) == before
+    assert multiprocessing.active_children() == []
+
+
+def test_a_stale_train_split_is_refused_before_any_trial(in_dvc_project):
+    from mlops_actions.tune import experiments
+
+    (in_dvc_project / "data/prepared/train.csv").write_text("changed\n")
+    with pytest.raises(PipelineError, match=r"data/prepared is not what dvc\.lock says"):
+        experiments.search(_planned(0.1), 1, _work)
+
+
+INTERRUPTED_SEARCH = """
+import sys, time
+from pathlib import Path
+sys.path[:0] = [{package!r} + "/src", {package!r}]  # this checkout's package and its tests
+from mlops_actions.tune import experiments
+from tests.test_tune import _planned, _work
+
+def work(candidate):
+    if candidate["name"] == "tune-0":
+        return _work(candidate)  # recorded: the workspace holds its files meanwhile
+    Path("../waiting").touch()
+    time.sleep(600)  # until Ctrl-C
+
+experiments.search(_planned(0.1, 0.2), 1, work)
+"""
+
+
+def test_ctrl_c_in_a_terminal_stops_the_search_and_puts_the_workspace_back(in_dvc_project):
+    """A real SIGINT to the search's process group, as a terminal's Ctrl-C sends it, while a
+    worker runs a trial and the workspace holds the first candidate's files."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    project = in_dvc_project
+    before = _workspace(project)
+    script = INTERRUPTED_SEARCH.format(package=str(Path(__file__).parents[1]))
+    search = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=project, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        saved = search.stdout.readline()  # wait until the first candidate is an experiment
+        while "saved" not in saved:
+            assert saved, search.communicate()
+            saved = search.stdout.readline()
+        while not (project.parent / "waiting").exists():  # and the second trial runs
+            time.sleep(0.2)
+        assert _workspace(project) != before
+        os.killpg(search.pid, signal.SIGINT)
+        _, stderr = search.communicate(timeout=120)
+    finally:
+        if search.poll() is None:
+            os.killpg(search.pid, signal.SIGKILL)
+    assert search.returncode != 0 and "KeyboardInterrupt" in stderr, stderr
+    assert _workspace(project) == before
+    left = subprocess.run(["pgrep", "-s", str(search.pid)], capture_output=True, text=True)
+    assert left.stdout == "", "no worker outlives the search"

@@ -11,8 +11,10 @@ What it costs is measured too: the mean fit time of a fold, and the last fold's 
 ONNX (the size, and the median time onnxruntime takes for one row, as serving would see it).
 """
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,3 +145,25 @@ def out_of_fold_table(predictions: Predictions) -> pd.DataFrame:
         for index, label in enumerate(predictions.classes):
             table[f"{PROBABILITY_PREFIX}{label}"] = predictions.probabilities[:, index].round(6)
     return table
+
+
+def score(
+    pipeline: Pipeline,
+    frame: pd.DataFrame,
+    schema: Schema,
+    params: dict[str, Any],
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One candidate (`pipeline`, made from `settings`: its model and hyperparameters) scored on
+    the train rows `frame`: tune/cv.json's content and tune/oof.csv's table."""
+    tune = params["tune"]
+    trial = cross_validate(pipeline, frame, schema, tune["folds"], tune["seed"])
+    measures = onnx_measures(trial.model, frame, schema, params["export"]["max_model_mb"])
+    return summary(trial, measures, settings), out_of_fold_table(trial.predictions)
+
+
+def write(out_dir: Path, cv: dict[str, Any], table: pd.DataFrame) -> None:
+    """A candidate's results as the stage writes them: out_dir/cv.json and out_dir/oof.csv."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
+    table.to_csv(out_dir / "oof.csv", index=False)

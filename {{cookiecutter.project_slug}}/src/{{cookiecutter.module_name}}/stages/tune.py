@@ -3,7 +3,8 @@ this module hands it the project's own model families (models.py), so a family o
 step added there can be tuned too.
 
 `plan` checks params.yaml's `tune.space` for train.model's family and draws the candidates;
-`trial` scores the candidate params.yaml holds (each DVC experiment sets its own) by
+`search` (make tune) scores them in one process and saves each as a DVC experiment; `trial`
+scores the candidate params.yaml holds (tune/dvc.yaml's stage), or one of the plan (tune.yml), by
 cross-validation on the train rows only."""
 
 from mlops_actions.errors import run_stage
