@@ -4,19 +4,26 @@ experiment of the current commit.
 
 Why not DVC's queue: `dvc exp run --queue` + `--run-all --jobs N` runs each experiment in its own
 temporary copy of the repository (a git clone and checkout), with a new Python process for its
-stage that imports scikit-learn and DVC again, and DVC's bookkeeping around it
-(https://dvc.org/doc/command-reference/exp/run, https://dvc.org/doc/command-reference/queue/start,
-https://dvc.org/doc/user-guide/experiment-management/running-experiments). Measured on the
-default bake: 8 candidates, 2.2 s of fitting each, took 124 s one at a time (6.9 times the same
-fits in one process), about 13 s an experiment. So the trials run here instead, in a pool of
-forked workers (pool.py) that share the loaded code and train rows, and each result is recorded
-with `dvc exp save` (https://dvc.org/doc/command-reference/exp/save, the Repo API's
-`experiments.save`): params.yaml set by DVC's own override code (as `dvc exp run -S` sets it),
-tune/cv.json and tune/oof.csv written, tune/dvc.yaml's stage committed into tune/dvc.lock, and the
-workspace saved as an experiment of the commit. `dvc exp show` lists it with its params and
-metrics, `dvc exp apply` brings it back (https://dvc.org/doc/command-reference/exp/apply), as a
-queued one. Each save runs in this process beside the next trials. The workspace (params.yaml and
-tune/) is put back as it was when the search ends, also when a trial raises or on Ctrl-C.
+stage that imports scikit-learn and DVC again, and DVC's bookkeeping around it; an idle queue
+worker may wait up to 10 s before it exits (https://dvc.org/doc/command-reference/exp/run,
+https://dvc.org/doc/command-reference/queue/start). Measured on the default bake: 8 candidates,
+2.2 s of fitting each, took 124 s one at a time, 6.9 times the same fits in one process, about
+13 s an experiment. So the trials run here, in a pool of forked workers (pool.py) that share the
+loaded code and train rows, and each result is recorded as `dvc exp run` records one, "dvc repro
+followed by dvc exp save" (exp/run above): params.yaml set by DVC's own override code (what
+`-S` uses), tune/cv.json and tune/oof.csv written, tune/dvc.yaml's stage committed into
+tune/dvc.lock as `dvc commit` does (stage.save, commit, dump), and the workspace saved as
+`dvc exp save` saves it (https://dvc.org/doc/command-reference/exp/save): a commit whose parent
+is HEAD under the experiment's ref, "custom Git references (found in .git/refs/exps) with one or
+more commits based on HEAD" (https://dvc.org/doc/user-guide/experiment-management), named by
+DVC's own ExpRefInfo. The commit is made through a copy of git's index, so HEAD, the index and
+the workspace are never switched; `Repo.experiments.save` did the same in 1.4 s to 10 s a
+candidate here (a stash, a detached HEAD, and the whole project's index rebuilt twice), most of
+the time `make tune` had left over. `dvc exp show` lists the result with its params and metrics
+and `dvc exp apply` brings it back (https://dvc.org/doc/command-reference/exp/apply), as a
+queued one. Each result is recorded in this process while the workers run the next trials.
+The workspace (params.yaml and tune/) is put back as it was when the search ends, also when a
+trial raises or on Ctrl-C.
 
 A candidate that already has an experiment on this commit (same name: same hyperparameters) is
 not run again. Only the train rows are read (tune/dvc.yaml's deps); data/prepared must be up to
