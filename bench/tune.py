@@ -8,8 +8,9 @@ export and its latency):
 - **limit**: one Python process, scikit-learn imported once, the 8 trials one after another
   (mlops_actions.tune.trial, what each experiment's stage runs);
 - **make tune JOBS=1**: the 8 as DVC experiments: the limit plus what `make tune` adds on top
-  (its Python start and imports, the plan, one forked worker scoring the trials while this
-  process records each with `dvc exp save`, the workspace put back, the leaderboard);
+  (make, its Python start and imports, the plan, DVC's check of the train rows, one forked
+  worker scoring the trials while this process saves each as an experiment, the workspace put
+  back, the leaderboard, the interpreter's exit);
 - **make tune JOBS=2**: the same, two workers on the 2 cores.
 
 Each `make tune` starts with no experiments and no run-cache, so every candidate runs. Wall

@@ -1,12 +1,16 @@
-"""`make tune` on a set-up project: a bad space refused before anything is queued, the candidates
-run as DVC experiments with the real DVC queue, the leaderboard, a second run that reuses them, and
-`make tune-apply` bringing a candidate's hyperparameters into params.yaml. The machinery's own
-tests (mlops-actions/tests/test_tune.py) prove the rule and that the test rows stay unread.
+"""`make tune` on a set-up project: a bad space refused before any trial runs, the candidates
+scored in one process and saved as DVC experiments that the real `dvc exp ls` lists, the
+leaderboard, a second run that reuses them, and `make tune-apply` (the real `dvc exp apply`)
+bringing a candidate's hyperparameters into params.yaml. The machinery's own tests
+(mlops-actions/tests/test_tune.py) prove the rule, the pool, the workspace put back on an error
+or Ctrl-C, and that the test rows stay unread.
 
 Both tests share one set-up project of their own (`Tune Demo`: its own package name in the shared
 venv, which the act runs' `make install` re-points to act's workspace) in their own xdist group
 ("tune"), so they run beside the act runs' group on the other worker instead of after them."""
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -50,7 +54,10 @@ def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(tune_pr
     assert experiment_names(project) == set()
     params_file.write_text(good)
 
+    status = git(project, "status", "--porcelain")
     ran = make(project, "tune", TRIALS="4")
+    assert git(project, "status", "--porcelain") == status  # the workspace as it was
+    assert params_file.read_text() == good and not (project / "tune/dvc.lock").exists()
     plan = json.loads((project / "tune/plan.json").read_text())
     names = [candidate["name"] for candidate in plan["candidates"]]
     assert len(names) == 4 and names[0] == plan["current"]
@@ -62,6 +69,16 @@ def test_make_tune_runs_candidates_as_experiments_and_applies_the_choice(tune_pr
     table = (project / "tune/leaderboard.md").read_text()
     assert table.count("| `tune-") == 4 and "✅ chosen" in table
     assert f"chosen {board['chosen']}" in ran.stdout
+    shown = in_venv(["dvc", "exp", "show", "--csv", "--no-pager"], project).stdout
+    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(shown))}
+    for candidate in plan["candidates"]:  # each with its params and its cross-validated metric
+        row = rows[candidate["name"]]
+        assert row["train.hyperparameters.max_iter"] == str(
+            candidate["hyperparameters"]["max_iter"]
+        )
+        assert float(row["cv.roc_auc.mean"]) > 0.5
+    make(project, "leaderboard")  # read back from the experiments
+    assert json.loads((project / "tune/leaderboard.json").read_text())["chosen"] == board["chosen"]
 
     again = make(project, "tune", TRIALS="4")
     assert again.stdout.count("already ran on this commit") == 4
