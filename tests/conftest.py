@@ -94,6 +94,40 @@ def git_copy_of_template(repo: Path) -> Path:
     return repo
 
 
+# What the template's next release changes in every project (tagged_template): a Makefile line
+# and a workflow line, with its changelog entry.
+NEXT_RELEASE = {
+    "Makefile": ("# `make help` lists them.", "# `make help` lists them, with what each does."),
+    ".github/workflows/ci.yml": ("# Lint and test on every push", "# Lint and test, on every push"),
+}
+
+
+def release(template: Path, version: str, changes: dict[str, tuple[str, str]], entry: str):
+    """Commit `changes` (file of the project: old text, new text) to the template with a changelog
+    section `## <version>` holding `entry`, and tag the commit v<version>, as a release does."""
+    for name, (old, new) in changes.items():
+        path = template / "{{cookiecutter.project_slug}}" / name
+        assert old in path.read_text(), (name, old)
+        path.write_text(path.read_text().replace(old, new, 1))
+    changelog = template / "CHANGELOG.md"
+    head, _, rest = changelog.read_text().partition("\n## ")
+    changelog.write_text(
+        f"{head}\n## {version} - 2026-12-31\n\n### Fixed\n\n- {entry}\n\n## {rest}"
+    )
+    git(template, "commit", "--quiet", "--all", "--message", f"Release {version}")
+    git(template, "tag", f"v{version}")
+
+
+@pytest.fixture(scope="session")
+def tagged_template(tmp_path_factory) -> Path:
+    """A git copy of the template with two releases: this checkout as v0.4.0, then v0.4.1, which
+    changes NEXT_RELEASE's lines (copier updates to the newest tag)."""
+    template = git_copy_of_template(tmp_path_factory.mktemp("tagged") / "template")
+    git(template, "tag", "v0.4.0")
+    release(template, "0.4.1", NEXT_RELEASE, "The Makefile's help line says what each does.")
+    return template
+
+
 def load(path: Path) -> ModuleType:
     """A script of this repository (docs/, tools/) imported by path, to test its functions."""
     spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -3,7 +3,8 @@ from cookiecutter.json (tools/copier_yml.py) and current, and `copier copy` make
 the project cookiecutter makes, for the default answers and the fewest rows of the bake matrix
 (tests/matrix.py) that bake every value of every option. The
 only difference allowed is each tool's own record of the answers: `.cruft.json` (cookiecutter's
-post-generation hook) and `.copier-answers.yml` (copier's answers file)."""
+post-generation hook) and `.copier-answers.yml` (copier's answers file). And `copier update` takes
+a project made from an older release tag to the next one, keeping its owner's edits."""
 
 import json
 import re
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, git_copy_of_template, load, run
+from conftest import NEXT_RELEASE, TEMPLATE, git, git_copy_of_template, load, run
 from cookiecutter.main import cookiecutter
 from copier import run_copy
 from matrix import CONTEXT, choices, matrix
@@ -117,3 +118,35 @@ def test_copier_refuses_what_the_hook_refuses(answer, template_repo, tmp_path):
         [*command, str(template_repo), f"{answer}={value}", *extra], cwd=tmp_path, check=False
     )
     assert hook.returncode != 0 and f"ERROR: {answer}" in hook.stderr, hook.stderr
+
+
+def test_copier_update_brings_the_next_release_and_keeps_the_owners_edit(tagged_template, tmp_path):
+    """A project copied from v0.4.0 and committed, with its owner's edit to params.yaml, then
+    `copier update --defaults` (the recorded answers, the newest tag: v0.4.1): the release's lines
+    arrive, the edit stays, the answers file names the new tag, and nothing is left to resolve.
+    The flags: https://copier.readthedocs.io/en/stable/updating/ and `copier update --help`."""
+    project = tmp_path / "project"
+    run_copy(str(tagged_template), str(project), defaults=True, quiet=True, vcs_ref="v0.4.0")
+    answers = project / RECORDS["copier"]
+    assert "_commit: v0.4.0" in answers.read_text()
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("seed: 42", "seed: 7", 1))
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", "Baked from v0.4.0, seed 7")
+
+    command = [sys.executable, "-m", "copier", "update", "--defaults", "--conflict", "inline"]
+    run([*command, "--quiet"], cwd=project)
+
+    for name, (old, new) in NEXT_RELEASE.items():
+        text = (project / name).read_text()
+        assert new in text and old not in text, name
+    assert "seed: 7" in params.read_text()
+    assert "_commit: v0.4.1" in answers.read_text()
+    changed = git(project, "status", "--porcelain").splitlines()
+    assert sorted(line[3:] for line in changed) == sorted([RECORDS["copier"], *NEXT_RELEASE])
+    assert not list(project.rglob("*.rej"))
+    markers = run(
+        ["git", "grep", "-l", "-e", "^<<<<<<< ", "-e", "^>>>>>>> "], cwd=project, check=False
+    )
+    assert markers.stdout == "", markers.stdout
