@@ -38,6 +38,7 @@ COMMON_FILES = {
     ".github/workflows/retrain.yml",
     ".github/workflows/rollback.yml",
     ".github/workflows/tune.yml",
+    ".github/workflows/template-update.yml",
     ".github/zizmor.yml",
     ".dvc/.gitignore",
     ".dvc/config",

@@ -215,3 +215,19 @@ def test_markdown_is_one_row_per_item_with_a_status_column_only_when_checked():
     assert "| DVC remote `storage` |" in table[2]
     checked = markdown(needs, [], ["missing"] * len(needs)).splitlines()
     assert checked[0].startswith("| status | what |") and checked[2].startswith("| missing |")
+
+
+def test_a_secret_that_falls_back_to_the_workflow_token_is_optional():
+    workflow = yaml.safe_load("""
+jobs:
+  update:
+    steps:
+      - env:
+          GH_TOKEN: ${{ secrets.TEMPLATE_UPDATE_TOKEN || github.token }}
+""")
+    (read,) = reads("template-update.yml", workflow)
+    assert read.fallback == "github.token"
+    remote = Remote("storage", "s3://bucket/demo", ".dvc/config")
+    (need,) = [n for n in project_needs({"t.yml": workflow}, remote) if n.kind == "secret"]
+    assert not need.required
+    assert need.why == "optional: falls back to the workflow's token (github.token)"

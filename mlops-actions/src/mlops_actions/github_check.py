@@ -7,7 +7,8 @@ never kept by hand: every `vars.X` and `secrets.X` an expression reads (GITHUB_T
 `environment:` of each job with what its jobs read, the DVC remote of .dvc/config (through `dvc
 config`, as `remote check` reads it), and guidance for settings a job's permissions rely on.
 
-Required or optional, per reference: `vars.X || 'value'` falls back, so X is optional;
+Required or optional, per reference: `vars.X || 'value'` (or `secrets.X || github.token`, the
+workflow's own token) falls back, so X is optional;
 `vars.X == 'value'` is a switch, off until X is set to that value, so optional; anything else
 (`${{ vars.X }}`, and a presence test such as `vars.X != ''`, which only skips a step whose
 absence then fails a later one) makes X required. An item read in several places is required
@@ -41,8 +42,9 @@ from .remote import PLACEHOLDER, Remote, read_remote
 WORKFLOWS = Path(".github/workflows")
 REFERENCE = re.compile(r"(?<![\w.])(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)")
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-# What follows a reference: `|| 'value'` (a fallback), `== 'value'` (a switch).
-FALLBACK = re.compile(r"\s*\|\|\s*'((?:[^']|'')*)'")
+# What follows a reference: `|| 'value'` or `|| github.token` (a fallback), `== 'value'` (a switch).
+FALLBACK = re.compile(r"\s*\|\|\s*(?:'((?:[^']|'')*)'|(github\.token)\b)")
+WORKFLOW_TOKEN = "github.token"  # a secret's fallback to the workflow's own token
 SWITCH = re.compile(r"\s*==\s*'((?:[^']|'')*)'")
 # Every run gets it from GitHub; nothing to set.
 PROVIDED = {"GITHUB_TOKEN"}
@@ -155,11 +157,18 @@ def reads(workflow: str, parsed: dict) -> list[Read]:
                     found.append(
                         Read(
                             KINDS[match[1]], match[2], _where(workflow, job), environment,
-                            fallback[1].replace("''", "'") if fallback else None,
+                            _fallback(fallback),
                             switch[1].replace("''", "'") if switch else None,
                         )
                     )  # fmt: skip
     return found
+
+
+def _fallback(found: re.Match | None) -> str | None:
+    """A fallback's value: the quoted text, or `github.token`."""
+    if found is None:
+        return None
+    return found[2] if found[2] else found[1].replace("''", "'")
 
 
 def _job_steps(parsed: dict) -> Iterator[tuple[str, dict, str]]:
@@ -196,7 +205,11 @@ def _decide(found: list[Read]) -> tuple[bool, str]:
     switches = sorted({read.switch for read in found if read.switch is not None})
     reasons = []
     if fallbacks:
-        shown = [repr(value) if value else "'' (empty)" for value in fallbacks]
+        shown = [
+            "the workflow's token (github.token)" if value == WORKFLOW_TOKEN
+            else repr(value) if value else "'' (empty)"
+            for value in fallbacks
+        ]  # fmt: skip
         reasons.append("falls back to " + " or ".join(shown))
     if switches:
         reasons.append("a switch, on when set to " + " or ".join(map(repr, switches)))
