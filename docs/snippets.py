@@ -29,7 +29,7 @@ SNIPPETS = ROOT / "docs/snippets"
 FULL_ANSWERS = {"dvc_remote": "s3", "training_runner": "aws-ec2", "deploy_target": "kubernetes"}
 WORKFLOWS = (
     "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift",
-    "performance", "batch-score", "tune", "rollback", "training-runner-sweeper",
+    "performance", "batch-score", "tune", "rollback", "training-runner-sweeper", "template-update",
 )  # fmt: skip
 # The options whose answers change what GitHub needs (the others change no workflow's reads);
 # each of their values is read from cookiecutter.json, the first being the default.

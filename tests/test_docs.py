@@ -19,6 +19,7 @@ from conftest import SHARED_VENV, assert_mermaid_parses, bake, load, run
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PAGES = (
     "ci", "pr-report", "pr-report-comment", "retrain", "staging", "release", "drift", "rollback",
+    "template-update",
 )  # fmt: skip
 
 
