@@ -28,6 +28,7 @@ NEWER_RELEASES = {
     "ruff": {"0.17.6": False, "0.18.0": False, "0.18.1": True, "0.19.0rc1": False},
     "protobuf": {"6.33.6": False, "6.34.1": False, "7.1.0": False},
     "uv": {"99.0.0": False},
+    "copier": {"9.20.0": False},
 }
 NEWER_NPM = {"@dvcorg/cml": "0.21.0"}
 
@@ -177,7 +178,11 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
     )
     # The package's pins (what generated projects install) move with the rest.
     assert '"protobuf==6.34.1",  # bump: below 7' in package_pyproject
-    assert "UV_VERSION := 99.0.0" in (checkout / TEMPLATE / "Makefile").read_text()
+    makefile = (checkout / TEMPLATE / "Makefile").read_text()
+    assert "UV_VERSION := 99.0.0" in makefile
+    # copier moves in the template's tools and in what make template-update runs, one row.
+    assert "COPIER_VERSION := 9.20.0" in makefile and "CRUFT_VERSION := 2.16.0" in makefile
+    assert '"copier==9.20.0"' in (checkout / "pyproject.toml").read_text()
     # Only those lines changed.
     assert '"scikit-learn==1.9.1"' in package_pyproject
     text = summary.read_text()
@@ -186,6 +191,10 @@ def test_newer_releases_move_every_copy_of_a_pin(tmp_path, checkout):
     assert "| `astral-sh/setup-uv` | v10.0.1 | **v11.0.0** (major) |" in text
     assert "| `protobuf (below 7)` | 6.33.6 | 6.34.1 |" in text
     assert "| `uv` | " in text
+    assert (
+        "| `copier` | 9.19.1 | 9.20.0 | pyproject.toml, {{cookiecutter.project_slug}}/Makefile |"
+        in text
+    )
     assert "| `@dvcorg/cml` | 0.20.6 | 0.21.0 | cookiecutter.json |" in text
 
 

@@ -150,3 +150,13 @@ def test_copier_update_brings_the_next_release_and_keeps_the_owners_edit(tagged_
         ["git", "grep", "-l", "-e", "^<<<<<<< ", "-e", "^>>>>>>> "], cwd=project, check=False
     )
     assert markers.stdout == "", markers.stdout
+
+
+def test_make_template_update_runs_the_copier_and_cruft_these_tests_run():
+    """The generated Makefile's pins (what `make template-update` installs) are the template's own
+    (what these tests prove); tools/bump_pins.py moves both together."""
+    makefile = (TEMPLATE / "{{cookiecutter.project_slug}}" / "Makefile").read_text()
+    pyproject = (TEMPLATE / "pyproject.toml").read_text()
+    for name in ("copier", "cruft"):
+        pinned = re.search(rf'"{name}==([\d.]+)"', pyproject)[1]
+        assert f"{name.upper()}_VERSION := {pinned}\n" in makefile, name

@@ -12,7 +12,9 @@ anything is installed. The pins, each kept in one place:
   mlops-actions/pyproject.toml (the package's extras: what generated projects install) and the
   generated project's pyproject.toml: the newest final, non-yanked release on PyPI; a
   `# bump: below N` comment on the line caps it.
-- uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there).
+- uv: `UV_VERSION` in the generated project's Makefile (the template's Makefile reads it there);
+  copier and cruft: `COPIER_VERSION` and `CRUFT_VERSION` there (what `make template-update` runs),
+  moved with the same packages' pins of the template's pyproject.toml, in one row each.
 - copier.yml (generated from cookiecutter.json by tools/copier_yml.py) is written again with them.
 - npm packages: `__cml_version` in cookiecutter.json (the CML the PR report workflows install with
   `npm install --global @dvcorg/cml@<version>`): the npm registry's `dist-tags.latest`, when it is
@@ -29,7 +31,7 @@ import re
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,8 @@ PACKAGE = re.compile(
 )
 BELOW = re.compile(r"# bump: below (?P<cap>[\d.]+)")
 UV = re.compile(r"^UV_VERSION := (?P<version>\S+)$", re.MULTILINE)
+# PyPI package -> its variable in the generated Makefile.
+MAKEFILE_PINS = {"uv": "UV_VERSION", "copier": "COPIER_VERSION", "cruft": "CRUFT_VERSION"}
 FINAL = re.compile(r"^\d+(\.\d+)*$")
 RELEASE_TAG = re.compile(r"^v(\d+\.\d+\.\d+)$")
 
@@ -207,11 +211,19 @@ def bump_packages(root: Path, files: Files) -> list[Bump]:
         pin = name + (f" (below {below})" if below else "")
         bumps.append(Bump(pin, version, newest, tuple(str(p.relative_to(root)) for p in paths)))
     makefile = root / TEMPLATE / "Makefile"
-    uv = UV.search(files[makefile])["version"]
-    newest = latest_release("uv", None)
-    if parse(newest) > parse(uv):
-        files[makefile] = UV.sub(f"UV_VERSION := {newest}", files[makefile])
-        bumps.append(Bump("uv", uv, newest, (str(makefile.relative_to(root)),)))
+    where = str(makefile.relative_to(root))
+    for name, variable in MAKEFILE_PINS.items():
+        pin = re.compile(rf"^{variable} := (?P<version>\S+)$", re.MULTILINE)
+        version = pin.search(files[makefile])["version"]
+        newest = latest_release(name, None)
+        if parse(newest) <= parse(version):
+            continue
+        files[makefile] = pin.sub(f"{variable} := {newest}", files[makefile])
+        same = [i for i, bump in enumerate(bumps) if bump.pin == name and bump.new == newest]
+        if same:  # the template's own pin of it moved too: one row
+            bumps[same[0]] = replace(bumps[same[0]], files=(*bumps[same[0]].files, where))
+        else:
+            bumps.append(Bump(name, version, newest, (where,)))
     return bumps
 
 
