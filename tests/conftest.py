@@ -172,10 +172,14 @@ def set_up_project(tmp_path_factory) -> Path:
 
 def _expected_length(item: pytest.Item) -> int:
     """0 for the longest work: the shared act project's group and the corpus, then each task's
-    lifecycle, the own-data runs, the other act runs, the DVC remote's; everything else is short."""
+    lifecycle, the own-data runs, the other act runs (template-update's too), the DVC remote's;
+    everything else is short."""
     if item.get_closest_marker("xdist_group"):
         return 0
-    longest = ("test_project_lifecycle", "test_own_data", "test_act.py", "test_remote.py")
+    longest = (
+        "test_project_lifecycle", "test_own_data", "test_act.py", "test_template_update_opens",
+        "test_remote.py",
+    )  # fmt: skip
     for rank, part in enumerate(longest, 1):
         if part in item.nodeid:
             return rank
