@@ -437,8 +437,11 @@ def test_a_stale_train_split_is_refused_before_any_trial(in_dvc_project):
 
 
 INTERRUPTED_SEARCH = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
+# Ctrl-C as a terminal delivers it: a shell that started the tests in the background (`make test &`)
+# leaves SIGINT ignored, and Python keeps an ignored SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path[:0] = [{package!r} + "/src", {package!r}]  # this checkout's package and its tests
 from mlops_actions.tune import experiments
 from tests.test_tune import _planned, _work
