@@ -176,3 +176,16 @@ def test_an_octet_stream_body_without_the_header_is_all_json(api, served, train_
     octet = call(app, "POST", INFER, body, {"Content-Type": "application/octet-stream"})
     assert octet.status == 200, octet.body
     assert octet.json() == call(app, "POST", INFER, body).json()
+
+
+def test_tensor_parameters_asking_for_a_missing_extension_are_invalid_by_the_document(api):
+    """The server refuses an input's or output's `classification` or `shared_memory_region` (400):
+    so the document must not call such a request valid (schemathesis's positive check found a
+    generated `classification` it accepted)."""
+    request = api.raw_schema["components"]["schemas"]["InferRequest"]["properties"]
+    tensors = [*request["inputs"]["items"]["oneOf"], request["outputs"]["items"]]
+    for tensor in tensors:
+        parameters = jsonschema_rs.validator_for(tensor["properties"]["parameters"])
+        assert parameters.is_valid({"binary_data_size": 8, "binary_data": True})
+        assert not parameters.is_valid({"classification": 2})
+        assert not parameters.is_valid({"shared_memory_region": "r"})

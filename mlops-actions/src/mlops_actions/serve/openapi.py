@@ -15,6 +15,7 @@ the JSON, as the extension has it), and a shape's 2.0 (JSON Schema's integer tak
 from typing import Any
 
 from .binary import HEADER as HEADER_LENGTH
+from .binary import UNSUPPORTED
 from .model import ServedModel
 from .protocol import FLOAT32_MAX
 from .settings import Limits
@@ -157,6 +158,11 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": {"type": ["string", "number", "boolean"]},
     }
+    # A tensor's parameters never ask for an extension this server lacks: it refuses them by name.
+    tensor_parameters = {
+        **parameters,
+        "properties": {name: False for name in UNSUPPORTED},
+    }
 
     def tensor_in(name: str) -> dict:
         datatype = model.inputs[name]
@@ -188,7 +194,7 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
                         },
                     ]
                 },
-                "parameters": parameters,
+                "parameters": tensor_parameters,
             },
         }
 
@@ -306,7 +312,7 @@ def document(model: ServedModel, limits: Limits) -> dict[str, Any]:
                         "required": ["name"],
                         "properties": {
                             "name": {"enum": list(model.outputs)},
-                            "parameters": parameters,
+                            "parameters": tensor_parameters,
                         },
                     },
                 },
